@@ -1,0 +1,69 @@
+// Loads the .proto contracts at runtime with exactly the options the committed types were
+// generated with (proto/loader-options.json), and exposes typed service constructors.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ProtoGrpcType as InspectionProto } from '../generated/inspection.js';
+import type { ProtoGrpcType as WorkerProto } from '../generated/worker.js';
+import { ERROR_CODES, QuicksilverError, isErrorCode } from '../errors.js';
+
+/** proto/ at the repository root (dist/common/src/adapters -> ../../../../proto, src -> ../../../proto). */
+function protoRoot(): string {
+  for (const up of ['../../../proto', '../../../../proto']) {
+    const candidate = fileURLToPath(new URL(up, import.meta.url));
+    try {
+      readFileSync(`${candidate}/loader-options.json`);
+      return candidate;
+    } catch {
+      // try the next layout
+    }
+  }
+  throw new Error('proto/ folder not found next to the Quicksilver sources');
+}
+
+const root = protoRoot();
+const loaderOptions: protoLoader.Options = {
+  ...JSON.parse(readFileSync(`${root}/loader-options.json`, 'utf8')),
+  includeDirs: [root],
+};
+
+function load<T>(file: string): T {
+  return grpc.loadPackageDefinition(protoLoader.loadSync(file, loaderOptions)) as unknown as T;
+}
+
+export const inspectionProto = load<InspectionProto>('quicksilver/v1/inspection.proto').quicksilver.v1;
+export const workerProto = load<WorkerProto>('quicksilver/v1/worker.proto').quicksilver.v1;
+
+/** Largest gRPC message accepted or sent; chunks are 1 MiB, so 4 MiB leaves headroom. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Size of the data in one ImageChunk / TaskChunk. */
+export const CHUNK_BYTES = 1024 * 1024;
+
+export const channelOptions: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+/** Maps a QuicksilverError to a gRPC status error at the transport boundary. */
+export function toGrpcError(error: QuicksilverError): grpc.ServiceError {
+  const status = grpc.status[ERROR_CODES[error.code].grpc];
+  const metadata = new grpc.Metadata();
+  metadata.set('quicksilver-error-code', error.code);
+  return Object.assign(new Error(`${error.code}: ${error.message}`), { code: status, details: `${error.code}: ${error.message}`, metadata });
+}
+
+/** Reads a gRPC status error back into a QuicksilverError (code from metadata when present). */
+export function fromGrpcError(error: grpc.ServiceError): QuicksilverError {
+  const code = String(error.metadata?.get('quicksilver-error-code')[0] ?? '');
+  if (isErrorCode(code)) return new QuicksilverError(code, error.details.replace(/^[A-Z_]+: /, ''));
+  const transient = [grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.CANCELLED];
+  return new QuicksilverError(transient.includes(error.code) ? 'UNAVAILABLE' : 'INTERNAL', `gRPC ${grpc.status[error.code]}: ${error.details}`, {
+    retryable: transient.includes(error.code),
+  });
+}
+
+export { grpc };

@@ -1,0 +1,29 @@
+// Original file: proto/quicksilver/v1/worker.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * Starts a task; the image bytes follow in TaskChunk messages (each at most 1 MiB).
+ */
+export interface TaskHeader {
+  'taskId'?: (string);
+  'idempotencyKey'?: (string);
+  'modelName'?: (string);
+  'contentType'?: (string);
+  'sizeBytes'?: (number | string | Long);
+  'sha256'?: (string);
+  'fileName'?: (string);
+}
+
+/**
+ * Starts a task; the image bytes follow in TaskChunk messages (each at most 1 MiB).
+ */
+export interface TaskHeader__Output {
+  'taskId': (string);
+  'idempotencyKey': (string);
+  'modelName': (string);
+  'contentType': (string);
+  'sizeBytes': (number);
+  'sha256': (string);
+  'fileName': (string);
+}

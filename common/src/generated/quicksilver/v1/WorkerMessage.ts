@@ -1,0 +1,19 @@
+// Original file: proto/quicksilver/v1/worker.proto
+
+import type { Register as _quicksilver_v1_Register, Register__Output as _quicksilver_v1_Register__Output } from '../../quicksilver/v1/Register.js';
+import type { Heartbeat as _quicksilver_v1_Heartbeat, Heartbeat__Output as _quicksilver_v1_Heartbeat__Output } from '../../quicksilver/v1/Heartbeat.js';
+import type { TaskResult as _quicksilver_v1_TaskResult, TaskResult__Output as _quicksilver_v1_TaskResult__Output } from '../../quicksilver/v1/TaskResult.js';
+
+export interface WorkerMessage {
+  'register'?: (_quicksilver_v1_Register | null);
+  'heartbeat'?: (_quicksilver_v1_Heartbeat | null);
+  'result'?: (_quicksilver_v1_TaskResult | null);
+  'message'?: "register"|"heartbeat"|"result";
+}
+
+export interface WorkerMessage__Output {
+  'register'?: (_quicksilver_v1_Register__Output | null);
+  'heartbeat'?: (_quicksilver_v1_Heartbeat__Output | null);
+  'result'?: (_quicksilver_v1_TaskResult__Output | null);
+  'message'?: "register"|"heartbeat"|"result";
+}

@@ -1,0 +1,127 @@
+// The model manifest: everything a worker needs to run a model exactly as it was trained and
+// everything an operator needs to judge it. Lives beside the .onnx file (models/<name>/<version>/manifest.json).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { QuicksilverError } from './errors.js';
+
+const probability = z.number().min(0).max(1);
+
+export const PreprocessingSchema = z.object({
+  /** Target size; the whole sheet is resized to it (aspect ratio not kept: fit "fill"). */
+  resize: z.object({
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    /** sharp resize kernel; training data must be made with the same one. */
+    kernel: z.enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3']),
+    fit: z.literal('fill'),
+  }),
+  /** Channel order of the tensor. */
+  colorOrder: z.enum(['RGB', 'BGR']),
+  /** value = (pixel / 255 - mean[c]) / std[c] */
+  normalization: z.object({
+    mean: z.tuple([z.number(), z.number(), z.number()]),
+    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+  }),
+});
+export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+
+export const ModelManifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+  version: z.string().regex(/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/),
+  description: z.string(),
+  /** ONNX file, relative to the manifest. */
+  file: z.string().min(1),
+  /** Lower-case hex SHA-256 of the ONNX file; a worker refuses a file that does not match. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  input: z.object({
+    name: z.string(),
+    layout: z.literal('NCHW'),
+    /** [batch, channels, height, width]; batch -1 = dynamic. */
+    shape: z.tuple([z.number().int(), z.literal(3), z.number().int().positive(), z.number().int().positive()]),
+    dtype: z.literal('float32'),
+  }),
+  output: z.object({
+    name: z.string(),
+    /** logits: softmax is applied over labels; probabilities: used as they are. */
+    kind: z.enum(['logits', 'probabilities']),
+  }),
+  preprocessing: PreprocessingSchema,
+  /** Output index i is labels[i]. */
+  labels: z.array(z.string().min(1)).min(2),
+  positiveLabel: z.string(),
+  /** score (probability of positiveLabel) >= threshold -> positive label. */
+  threshold: probability,
+  validation: z.object({
+    dataset: z.string(),
+    images: z.number().int().positive(),
+    accuracy: probability,
+    precision: probability,
+    recall: probability,
+    f1: probability,
+  }),
+  /** Histogram of positive-label scores on the validation set (label-free drift reference). */
+  referenceScores: z.object({
+    binEdges: z.array(probability).min(2),
+    counts: z.array(z.number().int().nonnegative()),
+  }),
+  trainedAt: z.string(),
+  modelCard: z.string().optional(),
+}).refine((m) => m.labels.includes(m.positiveLabel), { message: 'positiveLabel must be one of labels', path: ['positiveLabel'] })
+  .refine((m) => m.referenceScores.counts.length === m.referenceScores.binEdges.length - 1, {
+    message: 'referenceScores.counts must have one entry fewer than binEdges', path: ['referenceScores'],
+  })
+  .refine((m) => m.input.shape[2] === m.preprocessing.resize.height && m.input.shape[3] === m.preprocessing.resize.width, {
+    message: 'input.shape height/width must equal preprocessing.resize', path: ['input', 'shape'],
+  });
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+
+export interface LoadedModel {
+  manifest: ModelManifest;
+  manifestPath: string;
+  /** Absolute path of the verified ONNX file. */
+  modelPath: string;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Reads and validates a manifest, then verifies the model file's SHA-256 against it. */
+export async function loadModel(manifestPath: string): Promise<LoadedModel> {
+  const absolute = resolve(manifestPath);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(absolute, 'utf8'));
+  } catch (error) {
+    throw new QuicksilverError('MODEL_INVALID', `cannot read model manifest ${absolute}: ${(error as Error).message}`);
+  }
+  const parsed = ModelManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new QuicksilverError('MODEL_INVALID', `model manifest ${absolute} is invalid: ${problems}`);
+  }
+  const manifest = parsed.data;
+  if (isAbsolute(manifest.file) || manifest.file.split(/[\\/]/).includes('..')) {
+    throw new QuicksilverError('MODEL_INVALID', `model manifest ${absolute}: file must be a path inside the manifest's folder`);
+  }
+  const modelPath = resolve(dirname(absolute), manifest.file);
+  let actual: string;
+  try {
+    actual = await sha256File(modelPath);
+  } catch (error) {
+    throw new QuicksilverError('MODEL_INVALID', `cannot read model file ${modelPath}: ${(error as Error).message}`);
+  }
+  if (actual !== manifest.sha256) {
+    throw new QuicksilverError(
+      'MODEL_CHECKSUM_MISMATCH',
+      `model ${manifest.name}@${manifest.version}: ${modelPath} has SHA-256 ${actual}, manifest says ${manifest.sha256}; refusing to serve it`,
+    );
+  }
+  return { manifest, manifestPath: absolute, modelPath };
+}

@@ -1,0 +1,97 @@
+// The one preprocessing function: the worker, the training-data export and the golden tests all
+// call it, so served tensors equal training tensors (no train/serve skew).
+// Decodes with sharp (shrink-on-load for JPEG: resize follows the input directly), resizes to the
+// manifest's size with its kernel, and writes normalized CHW float32 into a caller-owned tensor.
+import sharp from 'sharp';
+import { QuicksilverError } from './errors.js';
+import type { Preprocessing } from './model-manifest.js';
+
+export type ImageFormat = 'jpeg' | 'png' | 'tiff';
+
+export interface DecodeLimits {
+  /** Largest width × height accepted (decompression-bomb guard). */
+  maxInputPixels: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxInputPixels: 120_000_000 };
+
+/** Identifies the format from magic bytes, whatever the file name or declared type says. */
+export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+  if (bytes.length >= 4 && ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 0x2a && bytes[3] === 0x00)
+    || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0x00 && bytes[3] === 0x2a))) return 'tiff';
+  return undefined;
+}
+
+export interface PreprocessResult {
+  format: ImageFormat;
+  /** Original size of the image. */
+  width: number;
+  height: number;
+}
+
+/**
+ * Decodes `bytes` and writes the model input for one image into `target` starting at `offset`
+ * (3 × height × width floats, CHW). Throws QuicksilverError IMAGE_EMPTY, UNSUPPORTED_FORMAT,
+ * IMAGE_TOO_LARGE or IMAGE_CORRUPT.
+ */
+export async function preprocessInto(
+  bytes: Uint8Array,
+  spec: Preprocessing,
+  target: Float32Array,
+  offset = 0,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Promise<PreprocessResult> {
+  if (bytes.length === 0) throw new QuicksilverError('IMAGE_EMPTY', 'the image has zero bytes');
+  const format = sniffImageFormat(bytes);
+  if (!format) {
+    throw new QuicksilverError('UNSUPPORTED_FORMAT', `not a JPEG, PNG or TIFF image (first bytes ${Buffer.from(bytes.subarray(0, 8)).toString('hex')})`);
+  }
+  const { width: outW, height: outH, kernel } = spec.resize;
+  const plane = outW * outH;
+  if (offset + 3 * plane > target.length) throw new RangeError('preprocessInto: target tensor too small');
+
+  let width: number;
+  let height: number;
+  let pixels: Buffer;
+  try {
+    const image = sharp(bytes, { limitInputPixels: false, failOn: 'warning', sequentialRead: true });
+    const meta = await image.metadata();
+    width = meta.width ?? 0;
+    height = meta.height ?? 0;
+    if (width * height > limits.maxInputPixels) {
+      throw new QuicksilverError('IMAGE_TOO_LARGE',
+        `image declares ${width}×${height} = ${(width * height / 1e6).toFixed(1)} MP, over the ${(limits.maxInputPixels / 1e6).toFixed(1)} MP limit`);
+    }
+    pixels = await image
+      .toColourspace('srgb')
+      .removeAlpha()
+      .resize(outW, outH, { fit: 'fill', kernel })
+      .raw()
+      .toBuffer();
+  } catch (error) {
+    if (error instanceof QuicksilverError) throw error;
+    throw new QuicksilverError('IMAGE_CORRUPT', `cannot decode ${format} image: ${(error as Error).message}`, { cause: error });
+  }
+  if (pixels.length !== plane * 3) {
+    throw new QuicksilverError('IMAGE_CORRUPT', `decoder returned ${pixels.length} bytes, expected ${plane * 3}`);
+  }
+  const { mean, std } = spec.normalization;
+  const channelSource = spec.colorOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  for (let c = 0; c < 3; c++) {
+    const src = channelSource[c]!;
+    const scale = 1 / (255 * std[c]!);
+    const shift = mean[c]! / std[c]!;
+    const base = offset + c * plane;
+    for (let i = 0, p = src; i < plane; i++, p += 3) target[base + i] = pixels[p]! * scale - shift;
+  }
+  return { format, width, height };
+}
+
+/** Convenience: one image into a fresh tensor of shape [1, 3, H, W]. */
+export async function preprocess(bytes: Uint8Array, spec: Preprocessing, limits?: DecodeLimits): Promise<Float32Array> {
+  const tensor = new Float32Array(3 * spec.resize.width * spec.resize.height);
+  await preprocessInto(bytes, spec, tensor, 0, limits);
+  return tensor;
+}
