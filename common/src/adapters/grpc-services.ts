@@ -3,26 +3,13 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ProtoGrpcType as InspectionProto } from '../generated/inspection.js';
 import type { ProtoGrpcType as WorkerProto } from '../generated/worker.js';
+import { repoRoot } from '../paths.js';
 import { ERROR_CODES, QuicksilverError, isErrorCode } from '../errors.js';
 
-/** proto/ at the repository root (dist/common/src/adapters -> ../../../../proto, src -> ../../../proto). */
-function protoRoot(): string {
-  for (const up of ['../../../proto', '../../../../proto']) {
-    const candidate = fileURLToPath(new URL(up, import.meta.url));
-    try {
-      readFileSync(`${candidate}/loader-options.json`);
-      return candidate;
-    } catch {
-      // try the next layout
-    }
-  }
-  throw new Error('proto/ folder not found next to the Quicksilver sources');
-}
-
-const root = protoRoot();
+const root = join(repoRoot(), 'proto');
 const loaderOptions: protoLoader.Options = {
   ...JSON.parse(readFileSync(`${root}/loader-options.json`, 'utf8')),
   includeDirs: [root],

@@ -14,7 +14,7 @@ export interface StageTimings {
    */
   'queueMs'?: (number | string);
   /**
-   * dispatched -> worker holds the whole image
+   * worker round trip not spent decoding or inferring (bytes in flight, worker queue)
    */
   'transferMs'?: (number | string);
   /**
@@ -44,7 +44,7 @@ export interface StageTimings__Output {
    */
   'queueMs': (number);
   /**
-   * dispatched -> worker holds the whole image
+   * worker round trip not spent decoding or inferring (bytes in flight, worker queue)
    */
   'transferMs': (number);
   /**

@@ -1,0 +1,28 @@
+// The single `quicksilver` command. Each subcommand's options come from its config schema.
+import { Command } from 'commander';
+import { agentCommand } from '../../agent/src/command.js';
+import { isErrorCode } from '../../common/src/errors.js';
+import { coordinatorCommand } from '../../coordinator/src/command.js';
+import { workerCommand } from '../../gpu-worker/src/command.js';
+import { datasetCommand } from './commands/dataset.js';
+import { demoCommand } from './commands/demo.js';
+import { evaluateCommand } from './commands/evaluate.js';
+import { synthCommand } from './commands/synth.js';
+
+const program = new Command('quicksilver')
+  .description('Quicksilver: flags mercury-contaminated herbarium sheets from conveyor images with a CNN, at fleet scale.')
+  .showHelpAfterError()
+  .addCommand(coordinatorCommand())
+  .addCommand(workerCommand())
+  .addCommand(agentCommand())
+  .addCommand(demoCommand())
+  .addCommand(synthCommand())
+  .addCommand(datasetCommand())
+  .addCommand(evaluateCommand());
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const err = error as { code?: string; message?: string };
+  const prefix = err.code && isErrorCode(err.code) ? `${err.code}: ` : '';
+  process.stderr.write(`quicksilver: ${prefix}${err.message ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+// Listens to verdict events on NATS (core subscription on quicksilver.verdict.>) and reads the
+// JetStream stream's state. Used by the demo; any consumer can do the same with its own client.
+import { connect, type NatsConnection, type Subscription } from 'nats';
+import { VERDICT_STREAM, VERDICT_SUBJECT_PREFIX, VerdictEventSchema, type VerdictEvent } from '../verdict-event.js';
+
+export class NatsVerdictSubscriber {
+  private connection: NatsConnection | undefined;
+  private subscription: Subscription | undefined;
+
+  constructor(private readonly servers: string[]) {}
+
+  async start(onVerdict: (event: VerdictEvent, subject: string) => void, onInvalid?: (reason: string) => void): Promise<void> {
+    this.connection = await connect({ servers: this.servers, name: 'quicksilver-verdict-subscriber', maxReconnectAttempts: -1 });
+    this.subscription = this.connection.subscribe(`${VERDICT_SUBJECT_PREFIX}.>`);
+    const decoder = new TextDecoder();
+    void (async () => {
+      for await (const message of this.subscription!) {
+        try {
+          onVerdict(VerdictEventSchema.parse(JSON.parse(decoder.decode(message.data))), message.subject);
+        } catch (error) {
+          onInvalid?.(`invalid verdict event on ${message.subject}: ${(error as Error).message}`);
+        }
+      }
+    })();
+  }
+
+  /** Messages stored in the verdict stream. */
+  async storedVerdicts(): Promise<number> {
+    if (!this.connection) throw new Error('not started');
+    const manager = await this.connection.jetstreamManager();
+    return (await manager.streams.info(VERDICT_STREAM)).state.messages;
+  }
+
+  async stop(): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection && !connection.isClosed()) await connection.drain();
+  }
+}

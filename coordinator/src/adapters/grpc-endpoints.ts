@@ -1,0 +1,132 @@
+// Binds the Inspection (agents) and WorkerLink (workers) gRPC services to the transport-free
+// InspectionService and Dispatcher.
+import type { InspectRequest__Output } from '../../../common/src/generated/quicksilver/v1/InspectRequest.js';
+import type { InspectResponse } from '../../../common/src/generated/quicksilver/v1/InspectResponse.js';
+import type { WorkerMessage__Output } from '../../../common/src/generated/quicksilver/v1/WorkerMessage.js';
+import type { CoordinatorMessage } from '../../../common/src/generated/quicksilver/v1/CoordinatorMessage.js';
+import type { Register__Output } from '../../../common/src/generated/quicksilver/v1/Register.js';
+import { CHUNK_BYTES, grpc, inspectionProto, workerProto } from '../../../common/src/adapters/grpc-services.js';
+import type { GrpcServer } from '../../../common/src/adapters/grpc-server.js';
+import type { Logger } from '../../../common/src/logger.js';
+import type { Dispatcher, DispatchTask, WorkerChannel, WorkerInfo } from '../dispatcher.js';
+import type { InspectionService } from '../inspection-service.js';
+
+export const SERVICE_NAMES = ['quicksilver.v1.Inspection', 'quicksilver.v1.WorkerLink'];
+
+export function addCoordinatorServices(
+  server: GrpcServer,
+  deps: { inspection: InspectionService; dispatcher: Dispatcher; heartbeatIntervalMs: number; logger: Logger },
+): void {
+  server.server.addService(inspectionProto.Inspection.service, {
+    Inspect: (call: grpc.ServerDuplexStream<InspectRequest__Output, InspectResponse>) => {
+      const peer = call.getPeer();
+      const session = deps.inspection.openSession(peer, { send: (message) => { if (!call.writableEnded && !call.destroyed) call.write(message); } });
+      call.on('data', (request: InspectRequest__Output) => session.handle(request));
+      const finish = () => {
+        session.close();
+        if (!call.writableEnded) call.end();
+      };
+      call.on('end', finish);
+      call.on('error', () => session.close());
+      call.on('cancelled', () => session.close());
+      call.on('close', () => session.close());
+    },
+  });
+
+  server.server.addService(workerProto.WorkerLink.service, {
+    Connect: (call: grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>) => {
+      let workerId: string | undefined;
+      const log = deps.logger.child({ peer: call.getPeer() });
+      const disconnect = (reason: string) => {
+        if (workerId) deps.dispatcher.workerDisconnected(workerId, reason);
+        workerId = undefined;
+      };
+      call.on('data', (message: WorkerMessage__Output) => {
+        if (message.register) {
+          const problem = registrationProblem(message.register);
+          if (problem || workerId) {
+            log.warn({ problem: problem ?? 'duplicate Register' }, 'worker registration refused');
+            call.emit('error', Object.assign(new Error(problem ?? 'duplicate Register'), { code: grpc.status.INVALID_ARGUMENT }));
+            return;
+          }
+          const info = toWorkerInfo(message.register);
+          workerId = info.id;
+          call.write({ registered: { heartbeatIntervalMs: deps.heartbeatIntervalMs } });
+          deps.dispatcher.registerWorker(info, new StreamWorkerChannel(call));
+        } else if (!workerId) {
+          log.warn('worker sent a message before Register; closing');
+          call.end();
+        } else if (message.heartbeat) {
+          deps.dispatcher.heartbeat(workerId);
+        } else if (message.result) {
+          const r = message.result;
+          deps.dispatcher.completeTask(workerId, {
+            taskId: r.taskId,
+            classification: r.classification ?? undefined,
+            error: r.error ?? undefined,
+            decodeMs: r.decodeMs,
+            inferenceMs: r.inferenceMs,
+            batchSize: r.batchSize,
+          });
+        }
+      });
+      call.on('end', () => {
+        disconnect('worker closed its stream');
+        if (!call.writableEnded) call.end();
+      });
+      call.on('error', (error) => disconnect(`stream error: ${error.message}`));
+      call.on('cancelled', () => disconnect('stream cancelled'));
+      call.on('close', () => disconnect('stream closed'));
+    },
+  });
+}
+
+function registrationProblem(register: Register__Output): string | undefined {
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(register.workerId)) return 'workerId must be 1-128 characters of [A-Za-z0-9._:-]';
+  if (register.maxInFlight < 1) return 'maxInFlight must be at least 1';
+  if (register.maxBatchSize < 1) return 'maxBatchSize must be at least 1';
+  if (register.models.length === 0) return 'a worker must serve at least one model';
+  return undefined;
+}
+
+function toWorkerInfo(register: Register__Output): WorkerInfo {
+  return {
+    id: register.workerId,
+    executionProvider: register.executionProvider,
+    device: register.device,
+    models: register.models.map((m) => ({ name: m.name, version: m.version })),
+    maxBatchSize: register.maxBatchSize,
+    maxInFlight: register.maxInFlight,
+  };
+}
+
+/** Writes a task as TaskHeader + TaskChunk messages (views into the image buffer, no copies). */
+class StreamWorkerChannel implements WorkerChannel {
+  constructor(private readonly call: grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>) {}
+
+  private get open(): boolean {
+    return !this.call.writableEnded && !this.call.destroyed;
+  }
+
+  sendTask(task: DispatchTask): void {
+    if (!this.open) return;
+    this.call.write({
+      task: {
+        taskId: task.taskId, idempotencyKey: task.idempotencyKey, modelName: task.modelName, contentType: task.contentType,
+        sizeBytes: task.bytes.length, sha256: task.sha256, fileName: task.fileName,
+      },
+    });
+    for (let offset = 0; offset < task.bytes.length; offset += CHUNK_BYTES) {
+      const end = Math.min(offset + CHUNK_BYTES, task.bytes.length);
+      this.call.write({ chunk: { taskId: task.taskId, data: task.bytes.subarray(offset, end), last: end === task.bytes.length } });
+    }
+  }
+
+  cancelTask(taskId: string): void {
+    if (this.open) this.call.write({ cancel: { taskId } });
+  }
+
+  close(): void {
+    if (this.open) this.call.end();
+  }
+}

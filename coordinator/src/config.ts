@@ -1,0 +1,27 @@
+// Coordinator configuration (env prefix QS_COORDINATOR). Every field: default + description.
+import { z } from 'zod';
+
+export const COORDINATOR_ENV_PREFIX = 'QS_COORDINATOR';
+
+export const CoordinatorConfigSchema = z.object({
+  grpcAddress: z.string().default('0.0.0.0:50051').describe('host:port the gRPC server (agents, workers, health) listens on; port 0 picks a free one'),
+  metricsHost: z.string().default('0.0.0.0').describe('interface of the /metrics HTTP server'),
+  metricsPort: z.number().int().min(0).max(65535).default(9464).describe('port of the /metrics HTTP server (0 picks a free one)'),
+  natsServers: z.array(z.string()).min(1).default(['nats://127.0.0.1:4222']).describe('NATS server URLs (comma-separated)'),
+  verdictHistoryDays: z.number().positive().default(365).describe('days verdicts are kept in the JetStream stream'),
+  duplicateWindowSeconds: z.number().positive().default(600).describe('JetStream window in which a re-published verdict (same key) is dropped'),
+  publishTimeoutMs: z.number().int().positive().default(5000).describe('wait for a JetStream publish acknowledgement'),
+  publishAttempts: z.number().int().min(1).default(3).describe('tries per verdict publication before giving up (and counting a failure)'),
+  defaultModel: z.string().default('mercury-cnn').describe('model used when an agent names none'),
+  maxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest image accepted, in bytes'),
+  maxBufferedBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024).describe('image bytes held in memory at most (uploads + queued tasks); beyond it agents get OVERLOADED'),
+  maxQueuedTasks: z.number().int().positive().default(10_000).describe('tasks waiting for a worker at most; beyond it agents get OVERLOADED'),
+  taskTimeoutMs: z.number().int().positive().default(120_000).describe('deadline from a complete upload to its verdict'),
+  maxTaskAttempts: z.number().int().min(1).default(3).describe('workers a task may lose before it is quarantined as a poison image'),
+  heartbeatIntervalMs: z.number().int().positive().default(2000).describe('how often workers must send a heartbeat'),
+  heartbeatTimeoutMs: z.number().int().positive().default(10_000).describe('silence after which a worker is dropped and its tasks re-dispatched'),
+  answerCacheSize: z.number().int().positive().default(50_000).describe('answered image keys remembered so a resend gets the same verdict'),
+  shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight images to finish'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
+});
+export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;

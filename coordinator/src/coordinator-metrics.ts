@@ -1,0 +1,23 @@
+// The coordinator's Prometheus metrics, registered on the process's injected registry.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS_SECONDS } from '../../common/src/metrics.js';
+
+export type CoordinatorMetrics = ReturnType<typeof createCoordinatorMetrics>;
+
+export function createCoordinatorMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    imagesReceived: new Counter({ name: 'quicksilver_coordinator_images_received_total', help: 'Image headers received from agents', labelNames: ['station'], registers }),
+    bytesReceived: new Counter({ name: 'quicksilver_coordinator_image_bytes_received_total', help: 'Image bytes received from agents', registers }),
+    verdicts: new Counter({ name: 'quicksilver_coordinator_verdicts_total', help: 'Verdicts returned', labelNames: ['station', 'label', 'model_version'], registers }),
+    rejections: new Counter({ name: 'quicksilver_coordinator_rejections_total', help: 'Images answered with a rejection, by error code', labelNames: ['station', 'code'], registers }),
+    duplicates: new Counter({ name: 'quicksilver_coordinator_duplicate_submissions_total', help: 'Images resubmitted with a key already in progress or answered', registers }),
+    endToEnd: new Histogram({ name: 'quicksilver_coordinator_end_to_end_duration_seconds', help: 'Header received to verdict sent', labelNames: ['station'], buckets: LATENCY_BUCKETS_SECONDS, registers }),
+    stage: new Histogram({ name: 'quicksilver_coordinator_stage_duration_seconds', help: 'Time per pipeline stage (upload, queue, worker_round_trip, decode, inference, publish)', labelNames: ['stage'], buckets: LATENCY_BUCKETS_SECONDS, registers }),
+    uploadsInProgress: new Gauge({ name: 'quicksilver_coordinator_uploads_in_progress', help: 'Images whose bytes are still arriving', registers }),
+    bufferedBytes: new Gauge({ name: 'quicksilver_coordinator_buffered_bytes', help: 'Image bytes held in memory (uploads and queued tasks)', registers }),
+    inFlight: new Gauge({ name: 'quicksilver_coordinator_images_in_flight', help: 'Images accepted and awaiting a verdict', registers }),
+    agentStreams: new Gauge({ name: 'quicksilver_coordinator_agent_streams', help: 'Open agent Inspect streams', registers }),
+    publishFailures: new Counter({ name: 'quicksilver_coordinator_publish_failures_total', help: 'Verdict publications to NATS that failed after retries', registers }),
+  };
+}

@@ -1,0 +1,63 @@
+// Wires the coordinator's components in start order; stop() runs them down in reverse with a drain.
+import type { Registry } from 'prom-client';
+import { GrpcServer } from '../../common/src/adapters/grpc-server.js';
+import type { Component } from '../../common/src/lifecycle.js';
+import type { Logger } from '../../common/src/logger.js';
+import { MetricsServer } from '../../common/src/metrics.js';
+import { addCoordinatorServices, SERVICE_NAMES } from './adapters/grpc-endpoints.js';
+import { NatsVerdictPublisher } from './adapters/nats-verdict-publisher.js';
+import type { CoordinatorConfig } from './config.js';
+import { createCoordinatorMetrics } from './coordinator-metrics.js';
+import { Dispatcher } from './dispatcher.js';
+import { InspectionService } from './inspection-service.js';
+
+export class Coordinator implements Component {
+  readonly name = 'coordinator';
+  readonly grpc: GrpcServer;
+  readonly metricsServer: MetricsServer;
+  readonly dispatcher: Dispatcher;
+  readonly inspection: InspectionService;
+  private readonly publisher: NatsVerdictPublisher;
+  private running = false;
+
+  constructor(config: CoordinatorConfig, private readonly logger: Logger, registry: Registry) {
+    const metrics = createCoordinatorMetrics(registry);
+    this.publisher = new NatsVerdictPublisher({
+      servers: config.natsServers, maxAgeDays: config.verdictHistoryDays, duplicateWindowSeconds: config.duplicateWindowSeconds,
+      publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }),
+    });
+    this.dispatcher = new Dispatcher({
+      maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs, logger: logger.child({ component: 'dispatcher' }), registry,
+    });
+    this.inspection = new InspectionService({
+      dispatcher: this.dispatcher, publisher: this.publisher, metrics, logger: logger.child({ component: 'inspection' }),
+      maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
+      answerCacheSize: config.answerCacheSize, publishAttempts: config.publishAttempts,
+    });
+    this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES });
+    addCoordinatorServices(this.grpc, { inspection: this.inspection, dispatcher: this.dispatcher, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
+    this.metricsServer = new MetricsServer(registry, { host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.running });
+  }
+
+  async start(): Promise<void> {
+    await this.metricsServer.start();
+    await this.publisher.start();
+    await this.grpc.start();
+    this.grpc.setServing(true);
+    this.running = true;
+    this.logger.info({ grpcPort: this.grpc.port, metricsPort: this.metricsServer.port }, 'coordinator ready');
+  }
+
+  async stop(signal: AbortSignal): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.grpc.setServing(false);
+    await this.inspection.drain(signal);
+    await this.dispatcher.drain(signal);
+    this.dispatcher.close();
+    await this.grpc.stop(signal);
+    await this.publisher.stop();
+    await this.metricsServer.stop();
+  }
+}

@@ -1,0 +1,345 @@
+// Assigns tasks to connected workers. Transport-free: the gRPC adapter registers each worker with a
+// WorkerChannel and reports results, heartbeats and disconnects.
+// - Credit: a worker never holds more than the maxInFlight it advertised.
+// - Routing: among workers serving the task's model with spare credit, the least loaded (in-flight / credit).
+// - Failure: a worker that disconnects or misses heartbeats loses its tasks to the queue's front; a task
+//   that has lost its worker maxAttempts times is failed for good (poison-image guard).
+// - Deadline: each task must finish within taskTimeoutMs of submission, else DEADLINE_EXCEEDED (or NO_WORKER
+//   when no worker serving its model was ever there).
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { isErrorCode, QuicksilverError } from '../../common/src/errors.js';
+import type { Logger } from '../../common/src/logger.js';
+
+export interface DispatchTask {
+  taskId: string;
+  idempotencyKey: string;
+  modelName: string;
+  contentType: string;
+  sha256: string;
+  fileName: string;
+  bytes: Buffer;
+}
+
+export interface WorkerInfo {
+  id: string;
+  executionProvider: string;
+  device: string;
+  models: { name: string; version: string }[];
+  maxBatchSize: number;
+  maxInFlight: number;
+}
+
+/** Implemented by the transport adapter: delivers a task's header and bytes to one worker. */
+export interface WorkerChannel {
+  sendTask(task: DispatchTask): void;
+  cancelTask(taskId: string): void;
+  close(reason: string): void;
+}
+
+export interface WorkerClassification {
+  label: string;
+  score: number;
+  threshold: number;
+  flagged: boolean;
+  modelName: string;
+  modelVersion: string;
+}
+
+export interface WorkerTaskResult {
+  taskId: string;
+  classification?: WorkerClassification;
+  error?: { code: string; reason: string; retryable: boolean };
+  decodeMs: number;
+  inferenceMs: number;
+  batchSize: number;
+}
+
+export interface DispatchOutcome {
+  classification: WorkerClassification;
+  workerId: string;
+  executionProvider: string;
+  queueMs: number;
+  roundTripMs: number;
+  decodeMs: number;
+  inferenceMs: number;
+  attempts: number;
+}
+
+export interface DispatcherOptions {
+  maxQueuedTasks: number;
+  taskTimeoutMs: number;
+  maxAttempts: number;
+  heartbeatTimeoutMs: number;
+  logger: Logger;
+  registry: Registry;
+}
+
+interface PendingTask {
+  task: DispatchTask;
+  submittedAt: number;
+  dispatchedAt: number;
+  attempts: number;
+  workerId?: string;
+  everHadWorker: boolean;
+  settled: boolean;
+  resolve(outcome: DispatchOutcome): void;
+  reject(error: QuicksilverError): void;
+  timer: NodeJS.Timeout;
+  onAbort?: () => void;
+  signal?: AbortSignal;
+}
+
+interface ConnectedWorker {
+  info: WorkerInfo;
+  channel: WorkerChannel;
+  inFlight: Map<string, PendingTask>;
+  lastSeen: number;
+}
+
+export class Dispatcher {
+  private readonly queue: PendingTask[] = [];
+  private readonly workers = new Map<string, ConnectedWorker>();
+  private readonly heartbeatCheck: NodeJS.Timeout;
+  private accepting = true;
+  private readonly metrics;
+
+  constructor(private readonly options: DispatcherOptions) {
+    const registers = [options.registry];
+    this.metrics = {
+      queueDepth: new Gauge({ name: 'quicksilver_coordinator_queue_depth', help: 'Tasks waiting for a worker', registers }),
+      inFlight: new Gauge({ name: 'quicksilver_coordinator_worker_in_flight', help: 'Tasks outstanding per worker', labelNames: ['worker'], registers }),
+      credits: new Gauge({ name: 'quicksilver_coordinator_worker_credits', help: 'Task credit (max in flight) advertised per worker', labelNames: ['worker'], registers }),
+      workers: new Gauge({ name: 'quicksilver_coordinator_workers_connected', help: 'Workers connected', registers }),
+      dispatched: new Counter({ name: 'quicksilver_coordinator_tasks_dispatched_total', help: 'Tasks sent to workers (retries included)', labelNames: ['worker'], registers }),
+      requeued: new Counter({ name: 'quicksilver_coordinator_tasks_requeued_total', help: 'Tasks sent back to the queue', labelNames: ['reason'], registers }),
+      workerLosses: new Counter({ name: 'quicksilver_coordinator_worker_losses_total', help: 'Workers dropped', labelNames: ['reason'], registers }),
+    };
+    this.heartbeatCheck = setInterval(() => this.dropSilentWorkers(), Math.max(100, Math.floor(options.heartbeatTimeoutMs / 3)));
+    this.heartbeatCheck.unref();
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  get connectedWorkers(): WorkerInfo[] {
+    return [...this.workers.values()].map((w) => w.info);
+  }
+
+  get outstandingTasks(): number {
+    let count = this.queue.length;
+    for (const worker of this.workers.values()) count += worker.inFlight.size;
+    return count;
+  }
+
+  registerWorker(info: WorkerInfo, channel: WorkerChannel): void {
+    const existing = this.workers.get(info.id);
+    if (existing) this.workerDisconnected(info.id, 'replaced by a new connection with the same id');
+    this.workers.set(info.id, { info, channel, inFlight: new Map(), lastSeen: Date.now() });
+    this.metrics.workers.set(this.workers.size);
+    this.metrics.credits.set({ worker: info.id }, info.maxInFlight);
+    this.metrics.inFlight.set({ worker: info.id }, 0);
+    this.options.logger.info({ worker: info.id, provider: info.executionProvider, device: info.device, models: info.models, maxInFlight: info.maxInFlight, maxBatchSize: info.maxBatchSize }, 'worker registered');
+    this.pump();
+  }
+
+  heartbeat(workerId: string): void {
+    const worker = this.workers.get(workerId);
+    if (worker) worker.lastSeen = Date.now();
+  }
+
+  /** The worker's connection ended: its unfinished tasks go back to the front of the queue. */
+  workerDisconnected(workerId: string, reason: string): void {
+    const worker = this.workers.get(workerId);
+    if (!worker) return;
+    this.workers.delete(workerId);
+    this.metrics.workers.set(this.workers.size);
+    this.metrics.inFlight.remove({ worker: workerId });
+    this.metrics.credits.remove({ worker: workerId });
+    this.metrics.workerLosses.inc({ reason: reason.startsWith('missed heartbeats') ? 'heartbeat' : 'disconnect' });
+    worker.channel.close(reason);
+    const orphaned = [...worker.inFlight.values()].filter((p) => !p.settled);
+    this.options.logger.warn({ worker: workerId, reason, orphanedTasks: orphaned.length }, 'worker lost');
+    for (const pending of orphaned.reverse()) {
+      pending.workerId = undefined;
+      if (pending.attempts >= this.options.maxAttempts) {
+        this.settle(pending, undefined, new QuicksilverError('WORKER_LOST',
+          `image ${pending.task.fileName || pending.task.idempotencyKey} was being processed by a worker that went away ${pending.attempts} times (last: ${reason}); quarantined as a possible poison image`,
+          { retryable: false }));
+      } else {
+        this.metrics.requeued.inc({ reason: 'worker_lost' });
+        this.queue.unshift(pending);
+      }
+    }
+    this.metrics.queueDepth.set(this.queue.length);
+    this.pump();
+  }
+
+  /** Submits a task; resolves with the worker's classification or rejects with a QuicksilverError. */
+  submit(task: DispatchTask, signal?: AbortSignal): Promise<DispatchOutcome> {
+    if (!this.accepting) return Promise.reject(new QuicksilverError('SHUTTING_DOWN', 'the coordinator is shutting down'));
+    if (this.queue.length >= this.options.maxQueuedTasks) {
+      return Promise.reject(new QuicksilverError('OVERLOADED', `the coordinator queue is full (${this.options.maxQueuedTasks} tasks); retry later`));
+    }
+    if (this.workers.size > 0 && !this.anyWorkerServes(task.modelName)) {
+      const served = [...new Set(this.connectedWorkers.flatMap((w) => w.models.map((m) => m.name)))].join(', ');
+      return Promise.reject(new QuicksilverError('UNKNOWN_MODEL', `no worker serves model '${task.modelName}' (served: ${served || 'none'})`));
+    }
+    return new Promise<DispatchOutcome>((resolve, reject) => {
+      const pending: PendingTask = {
+        task, submittedAt: performance.now(), dispatchedAt: 0, attempts: 0, everHadWorker: false, settled: false, resolve, reject,
+        timer: setTimeout(() => this.expire(pending), this.options.taskTimeoutMs),
+        signal,
+      };
+      if (signal) {
+        if (signal.aborted) {
+          clearTimeout(pending.timer);
+          reject(new QuicksilverError('UPLOAD_ABORTED', 'the request was cancelled before dispatch'));
+          return;
+        }
+        pending.onAbort = () => this.settle(pending, undefined, new QuicksilverError('UPLOAD_ABORTED', 'the request was cancelled'));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.queue.push(pending);
+      this.metrics.queueDepth.set(this.queue.length);
+      this.pump();
+    });
+  }
+
+  /** A worker returned a task result. */
+  completeTask(workerId: string, result: WorkerTaskResult): void {
+    const worker = this.workers.get(workerId);
+    if (!worker) return;
+    worker.lastSeen = Date.now();
+    const pending = worker.inFlight.get(result.taskId);
+    if (!pending) return;
+    worker.inFlight.delete(result.taskId);
+    this.metrics.inFlight.set({ worker: workerId }, worker.inFlight.size);
+    if (!pending.settled) {
+      if (result.classification) {
+        const roundTripMs = performance.now() - pending.dispatchedAt;
+        this.settle(pending, {
+          classification: result.classification,
+          workerId,
+          executionProvider: worker.info.executionProvider,
+          queueMs: pending.dispatchedAt - pending.submittedAt,
+          roundTripMs,
+          decodeMs: result.decodeMs,
+          inferenceMs: result.inferenceMs,
+          attempts: pending.attempts,
+        });
+      } else {
+        const error = result.error ?? { code: 'INTERNAL', reason: 'worker returned neither a classification nor an error', retryable: true };
+        if (error.retryable && pending.attempts < this.options.maxAttempts) {
+          this.metrics.requeued.inc({ reason: 'worker_error' });
+          pending.workerId = undefined;
+          this.queue.unshift(pending);
+          this.metrics.queueDepth.set(this.queue.length);
+        } else {
+          const code = isErrorCode(error.code) ? error.code : 'INTERNAL';
+          this.settle(pending, undefined, new QuicksilverError(code, error.reason, { retryable: error.retryable }));
+        }
+      }
+    }
+    this.pump();
+  }
+
+  /** Stops taking tasks; waits for queued and in-flight ones until the signal aborts, then fails the rest. */
+  async drain(signal: AbortSignal): Promise<void> {
+    this.accepting = false;
+    while (this.outstandingTasks > 0 && !signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const pending of [...this.queue]) this.settle(pending, undefined, new QuicksilverError('SHUTTING_DOWN', 'the coordinator shut down before a worker took the task'));
+    for (const worker of this.workers.values()) {
+      for (const pending of worker.inFlight.values()) this.settle(pending, undefined, new QuicksilverError('SHUTTING_DOWN', 'the coordinator shut down while the task ran'));
+    }
+    clearInterval(this.heartbeatCheck);
+  }
+
+  close(): void {
+    clearInterval(this.heartbeatCheck);
+    for (const id of [...this.workers.keys()]) {
+      const worker = this.workers.get(id)!;
+      this.workers.delete(id);
+      worker.channel.close('coordinator stopping');
+    }
+  }
+
+  private anyWorkerServes(modelName: string): boolean {
+    for (const worker of this.workers.values()) if (worker.info.models.some((m) => m.name === modelName)) return true;
+    return false;
+  }
+
+  /** Hands queued tasks to workers with spare credit, in queue order. */
+  private pump(): void {
+    if (this.queue.length === 0 || this.workers.size === 0) return;
+    for (let index = 0; index < this.queue.length;) {
+      const pending = this.queue[index]!;
+      const worker = this.pickWorker(pending.task.modelName);
+      if (!worker) {
+        index++;
+        continue;
+      }
+      this.queue.splice(index, 1);
+      pending.attempts++;
+      pending.everHadWorker = true;
+      pending.workerId = worker.info.id;
+      pending.dispatchedAt = performance.now();
+      worker.inFlight.set(pending.task.taskId, pending);
+      this.metrics.inFlight.set({ worker: worker.info.id }, worker.inFlight.size);
+      this.metrics.dispatched.inc({ worker: worker.info.id });
+      worker.channel.sendTask(pending.task);
+    }
+    this.metrics.queueDepth.set(this.queue.length);
+  }
+
+  private pickWorker(modelName: string): ConnectedWorker | undefined {
+    let best: ConnectedWorker | undefined;
+    let bestLoad = Infinity;
+    for (const worker of this.workers.values()) {
+      if (worker.inFlight.size >= worker.info.maxInFlight) continue;
+      if (!worker.info.models.some((m) => m.name === modelName)) continue;
+      const load = worker.inFlight.size / worker.info.maxInFlight;
+      if (load < bestLoad) {
+        best = worker;
+        bestLoad = load;
+      }
+    }
+    return best;
+  }
+
+  private expire(pending: PendingTask): void {
+    if (pending.settled) return;
+    const seconds = (this.options.taskTimeoutMs / 1000).toFixed(1);
+    const error = !pending.everHadWorker && !this.anyWorkerServes(pending.task.modelName)
+      ? new QuicksilverError('NO_WORKER', `no worker serving model '${pending.task.modelName}' connected within ${seconds} s`)
+      : new QuicksilverError('DEADLINE_EXCEEDED', `no verdict within the ${seconds} s task deadline`);
+    if (pending.workerId) this.workers.get(pending.workerId)?.channel.cancelTask(pending.task.taskId);
+    this.settle(pending, undefined, error);
+  }
+
+  private settle(pending: PendingTask, outcome: DispatchOutcome | undefined, error?: QuicksilverError): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    clearTimeout(pending.timer);
+    if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
+    const queued = this.queue.indexOf(pending);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      this.metrics.queueDepth.set(this.queue.length);
+    }
+    // An in-flight task that is settled early (deadline, abort) keeps its credit until the worker answers or is lost.
+    if (outcome) pending.resolve(outcome);
+    else pending.reject(error ?? new QuicksilverError('INTERNAL', 'task settled without outcome'));
+  }
+
+  private dropSilentWorkers(): void {
+    const now = Date.now();
+    for (const [id, worker] of this.workers) {
+      if (now - worker.lastSeen > this.options.heartbeatTimeoutMs) {
+        this.workerDisconnected(id, `missed heartbeats for ${now - worker.lastSeen} ms`);
+      }
+    }
+  }
+}

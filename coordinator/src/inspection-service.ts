@@ -1,0 +1,323 @@
+// Agent-facing logic, free of transport: assembles chunked uploads, validates them, dispatches the
+// image to a worker, publishes the verdict, and answers the agent. Exactly one Verdict or Rejection
+// per idempotency key: a key already in progress or recently answered is answered from that result.
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import type { InspectRequest__Output } from '../../common/src/generated/quicksilver/v1/InspectRequest.js';
+import type { InspectResponse } from '../../common/src/generated/quicksilver/v1/InspectResponse.js';
+import type { Verdict } from '../../common/src/generated/quicksilver/v1/Verdict.js';
+import type { Rejection } from '../../common/src/generated/quicksilver/v1/Rejection.js';
+import { QuicksilverError, toQuicksilverError, type ErrorCode } from '../../common/src/errors.js';
+import { validateImageHeader, type ImageHeaderFields } from '../../common/src/image-header.js';
+import type { Logger } from '../../common/src/logger.js';
+import { sniffImageFormat } from '../../common/src/preprocess.js';
+import type { VerdictEvent, VerdictPublisher } from '../../common/src/verdict-event.js';
+import type { CoordinatorMetrics } from './coordinator-metrics.js';
+import type { Dispatcher } from './dispatcher.js';
+
+export interface ResponseSink {
+  send(message: InspectResponse): void;
+}
+
+export interface InspectionServiceOptions {
+  dispatcher: Dispatcher;
+  publisher: VerdictPublisher;
+  metrics: CoordinatorMetrics;
+  logger: Logger;
+  /** Largest image accepted, in bytes. */
+  maxImageBytes: number;
+  /** Most image bytes held in memory at once across all uploads and queued tasks. */
+  maxBufferedBytes: number;
+  /** Model used when the agent leaves modelName empty. */
+  defaultModel: string;
+  /** Answered keys remembered for resends. */
+  answerCacheSize: number;
+  publishAttempts: number;
+}
+
+type Answer = { verdict: Verdict } | { rejection: Rejection };
+
+interface Upload {
+  header: ImageHeaderFields;
+  receivedAt: number;
+  bytes?: Buffer;
+  received: number;
+  hash: Hash;
+  reserved: number;
+}
+
+const MAX_FAILED_UPLOAD_KEYS = 1024;
+
+export class InspectionService {
+  private readonly inProgress = new Map<string, Promise<Answer>>();
+  private readonly answers = new Map<string, Answer>();
+  private bufferedBytes = 0;
+  private accepting = true;
+  private readonly sessions = new Set<InspectionSession>();
+
+  constructor(readonly options: InspectionServiceOptions) {}
+
+  openSession(peer: string, sink: ResponseSink): InspectionSession {
+    const session = new InspectionSession(this, peer, sink);
+    this.sessions.add(session);
+    this.options.metrics.agentStreams.set(this.sessions.size);
+    return session;
+  }
+
+  /** @internal */
+  sessionClosed(session: InspectionSession): void {
+    this.sessions.delete(session);
+    this.options.metrics.agentStreams.set(this.sessions.size);
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** Stops accepting new images; waits for in-progress ones until the signal aborts. */
+  async drain(signal: AbortSignal): Promise<void> {
+    this.accepting = false;
+    while (this.inProgress.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+
+  /** @internal Existing answer or in-progress promise for a key. */
+  lookup(key: string): Answer | Promise<Answer> | undefined {
+    return this.answers.get(key) ?? this.inProgress.get(key);
+  }
+
+  /** @internal Reserves memory for an upload; false when over the budget. */
+  reserve(bytes: number): boolean {
+    if (this.bufferedBytes + bytes > this.options.maxBufferedBytes) return false;
+    this.bufferedBytes += bytes;
+    this.options.metrics.bufferedBytes.set(this.bufferedBytes);
+    return true;
+  }
+
+  /** @internal */
+  release(bytes: number): void {
+    this.bufferedBytes -= bytes;
+    this.options.metrics.bufferedBytes.set(this.bufferedBytes);
+  }
+
+  /** @internal Runs a complete, verified image to an answer (and remembers it). */
+  process(upload: Upload, image: Buffer): Promise<Answer> {
+    const key = upload.header.idempotencyKey;
+    const work = this.classifyAndPublish(upload, image)
+      .catch((error: unknown) => ({ rejection: this.rejection(upload.header, toQuicksilverError(error)) }))
+      .then((answer) => {
+        this.inProgress.delete(key);
+        this.options.metrics.inFlight.set(this.inProgress.size);
+        this.release(upload.reserved);
+        if ('verdict' in answer || !answer.rejection.retryable) this.remember(key, answer);
+        return answer;
+      });
+    this.inProgress.set(key, work);
+    this.options.metrics.inFlight.set(this.inProgress.size);
+    return work;
+  }
+
+  /** @internal Builds a rejection, counts it and logs it. */
+  rejection(header: Pick<ImageHeaderFields, 'idempotencyKey' | 'stationId' | 'fileName'>, error: QuicksilverError): Rejection {
+    this.options.metrics.rejections.inc({ station: header.stationId || 'unknown', code: error.code });
+    this.options.logger.warn({ key: header.idempotencyKey, station: header.stationId, file: header.fileName, code: error.code, reason: error.message }, 'image rejected');
+    return { idempotencyKey: header.idempotencyKey, code: error.code, reason: error.message, retryable: error.retryable };
+  }
+
+  private remember(key: string, answer: Answer): void {
+    this.answers.set(key, answer);
+    if (this.answers.size > this.options.answerCacheSize) this.answers.delete(this.answers.keys().next().value!);
+  }
+
+  private async classifyAndPublish(upload: Upload, image: Buffer): Promise<Answer> {
+    const { header } = upload;
+    const { dispatcher, metrics, logger } = this.options;
+    const completeAt = performance.now();
+    if (!sniffImageFormat(image)) {
+      throw new QuicksilverError('UNSUPPORTED_FORMAT', `${header.fileName} is not a JPEG, TIFF or PNG image (first bytes ${image.subarray(0, 8).toString('hex') || 'none'})`);
+    }
+    const modelName = header.modelName || this.options.defaultModel;
+    const outcome = await dispatcher.submit({
+      taskId: randomUUID(), idempotencyKey: header.idempotencyKey, modelName, contentType: header.contentType,
+      sha256: header.sha256, fileName: header.fileName, bytes: image,
+    });
+    const uploadMs = completeAt - upload.receivedAt;
+    const transferMs = Math.max(0, outcome.roundTripMs - outcome.decodeMs - outcome.inferenceMs);
+    const publishStart = performance.now();
+    const decidedAt = new Date().toISOString();
+    const c = outcome.classification;
+    const event: VerdictEvent = {
+      schema: 'quicksilver.verdict.v1',
+      idempotencyKey: header.idempotencyKey, stationId: header.stationId, barcode: header.barcode, fileName: header.fileName,
+      sha256: header.sha256, captureTime: header.captureTime, label: c.label, flagged: c.flagged, score: c.score, threshold: c.threshold,
+      model: { name: c.modelName, version: c.modelVersion },
+      worker: { id: outcome.workerId, executionProvider: outcome.executionProvider },
+      timingsMs: { upload: uploadMs, queue: outcome.queueMs, transfer: transferMs, decode: outcome.decodeMs, inference: outcome.inferenceMs, total: 0 },
+      decidedAt,
+    };
+    await this.publishWithRetry(event);
+    const totalMs = performance.now() - upload.receivedAt;
+    event.timingsMs.total = totalMs;
+    metrics.stage.observe({ stage: 'upload' }, uploadMs / 1000);
+    metrics.stage.observe({ stage: 'queue' }, outcome.queueMs / 1000);
+    metrics.stage.observe({ stage: 'worker_round_trip' }, outcome.roundTripMs / 1000);
+    metrics.stage.observe({ stage: 'decode' }, outcome.decodeMs / 1000);
+    metrics.stage.observe({ stage: 'inference' }, outcome.inferenceMs / 1000);
+    metrics.stage.observe({ stage: 'publish' }, (performance.now() - publishStart) / 1000);
+    metrics.endToEnd.observe({ station: header.stationId }, totalMs / 1000);
+    metrics.verdicts.inc({ station: header.stationId, label: c.label, model_version: `${c.modelName}@${c.modelVersion}` });
+    logger.info({ key: header.idempotencyKey, station: header.stationId, barcode: header.barcode, file: header.fileName, label: c.label, score: c.score, worker: outcome.workerId, totalMs: Math.round(totalMs) }, 'verdict');
+    return {
+      verdict: {
+        idempotencyKey: header.idempotencyKey, stationId: header.stationId, barcode: header.barcode, label: c.label, score: c.score,
+        threshold: c.threshold, flagged: c.flagged, modelName: c.modelName, modelVersion: c.modelVersion, workerId: outcome.workerId,
+        executionProvider: outcome.executionProvider, sha256: header.sha256, fileName: header.fileName, decidedAt,
+        timings: { uploadMs, queueMs: outcome.queueMs, transferMs, decodeMs: outcome.decodeMs, inferenceMs: outcome.inferenceMs, totalMs },
+      },
+    };
+  }
+
+  /** Publishes to JetStream (idempotent by message id); after the last failed attempt the verdict still goes to the agent. */
+  private async publishWithRetry(event: VerdictEvent): Promise<void> {
+    const { publisher, publishAttempts, metrics, logger } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await publisher.publish(event);
+        return;
+      } catch (error) {
+        if (attempt >= publishAttempts) {
+          metrics.publishFailures.inc();
+          logger.error({ key: event.idempotencyKey, err: (error as Error).message }, 'verdict could not be published to NATS; answering the agent anyway');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+}
+
+/** One agent stream. Several uploads may interleave; each is keyed by its idempotency key. */
+export class InspectionSession {
+  private readonly uploads = new Map<string, Upload>();
+  /** Keys already answered on this stream whose remaining chunks are discarded. */
+  private readonly discarding = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly service: InspectionService, private readonly peer: string, private readonly sink: ResponseSink) {}
+
+  handle(request: InspectRequest__Output): void {
+    if (request.header) this.onHeader(request.header as unknown as Record<string, unknown>);
+    else if (request.chunk) this.onChunk(request.chunk.idempotencyKey, request.chunk.offset, request.chunk.data, request.chunk.last);
+  }
+
+  /** The stream ended or broke: incomplete uploads are dropped (the agent resends them); started work continues. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const upload of this.uploads.values()) this.service.release(upload.reserved);
+    this.service.options.metrics.uploadsInProgress.dec(this.uploads.size);
+    if (this.uploads.size) this.service.options.logger.info({ peer: this.peer, incomplete: this.uploads.size }, 'agent stream closed with incomplete uploads');
+    this.uploads.clear();
+    this.service.sessionClosed(this);
+  }
+
+  private send(message: InspectResponse): void {
+    if (!this.closed) this.sink.send(message);
+  }
+
+  private reject(header: Pick<ImageHeaderFields, 'idempotencyKey' | 'stationId' | 'fileName'>, code: ErrorCode, reason: string): void {
+    this.send({ rejection: this.service.rejection(header, new QuicksilverError(code, reason)) });
+  }
+
+  private discard(key: string): void {
+    this.discarding.add(key);
+    if (this.discarding.size > MAX_FAILED_UPLOAD_KEYS) this.discarding.delete(this.discarding.values().next().value!);
+  }
+
+  private onHeader(raw: Record<string, unknown>): void {
+    const { metrics } = this.service.options;
+    const key = String(raw.idempotencyKey ?? '');
+    const station = String(raw.stationId ?? '');
+    const fileName = String(raw.fileName ?? '');
+    const checked = validateImageHeader(raw);
+    if (!checked.ok) {
+      this.discard(key);
+      this.reject({ idempotencyKey: key, stationId: station, fileName }, 'INVALID_METADATA', checked.reason);
+      return;
+    }
+    const header = checked.header;
+    metrics.imagesReceived.inc({ station: header.stationId });
+    if (this.uploads.has(key)) {
+      this.reject(header, 'PROTOCOL_VIOLATION', `a second header for ${key} arrived before its last chunk`);
+      return;
+    }
+    this.discarding.delete(key);
+    const previous = this.service.lookup(key);
+    if (previous) {
+      metrics.duplicates.inc();
+      this.discard(key);
+      this.send({ accepted: { idempotencyKey: key } });
+      void Promise.resolve(previous).then((answer) => this.send(answer));
+      return;
+    }
+    if (!this.service.isAccepting) return this.rejectAndDiscard(header, 'SHUTTING_DOWN', 'the coordinator is shutting down; resend to another or later');
+    if (header.sizeBytes === 0) return this.rejectAndDiscard(header, 'IMAGE_EMPTY', `${header.fileName} has zero bytes`);
+    if (header.sizeBytes > this.service.options.maxImageBytes) {
+      return this.rejectAndDiscard(header, 'IMAGE_TOO_LARGE', `${header.fileName} is ${header.sizeBytes} bytes, over the ${this.service.options.maxImageBytes}-byte limit`);
+    }
+    if (!this.service.reserve(header.sizeBytes)) {
+      return this.rejectAndDiscard(header, 'OVERLOADED', 'the coordinator is holding as many image bytes as it may; retry shortly');
+    }
+    this.uploads.set(key, { header, receivedAt: performance.now(), received: 0, hash: createHash('sha256'), reserved: header.sizeBytes });
+    metrics.uploadsInProgress.inc();
+    this.send({ accepted: { idempotencyKey: key } });
+  }
+
+  private rejectAndDiscard(header: ImageHeaderFields, code: ErrorCode, reason: string): void {
+    this.discard(header.idempotencyKey);
+    this.reject(header, code, reason);
+  }
+
+  private onChunk(key: string, offset: number, data: Buffer, last: boolean): void {
+    if (this.discarding.has(key)) {
+      if (last) this.discarding.delete(key);
+      return;
+    }
+    const upload = this.uploads.get(key);
+    if (!upload) {
+      this.discard(key);
+      this.reject({ idempotencyKey: key, stationId: '', fileName: '' }, 'PROTOCOL_VIOLATION', `chunk for ${key || '(empty key)'} without a header`);
+      return;
+    }
+    const { header } = upload;
+    const fail = (code: ErrorCode, reason: string) => {
+      this.dropUpload(key, upload);
+      if (!last) this.discard(key);
+      this.reject(header, code, reason);
+    };
+    if (offset !== upload.received) return fail('PROTOCOL_VIOLATION', `chunk at offset ${offset} for ${header.fileName}, expected ${upload.received}`);
+    if (upload.received + data.length > header.sizeBytes) {
+      return fail('SIZE_MISMATCH', `${header.fileName}: more bytes than the declared ${header.sizeBytes}`);
+    }
+    upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
+    data.copy(upload.bytes, upload.received);
+    upload.hash.update(data);
+    upload.received += data.length;
+    this.service.options.metrics.bytesReceived.inc(data.length);
+    if (!last) return;
+    if (upload.received !== header.sizeBytes) {
+      return fail('SIZE_MISMATCH', `${header.fileName}: received ${upload.received} bytes, declared ${header.sizeBytes}`);
+    }
+    const actual = upload.hash.digest('hex');
+    if (actual !== header.sha256) {
+      return fail('CHECKSUM_MISMATCH', `${header.fileName}: received bytes hash to ${actual}, declared ${header.sha256}`);
+    }
+    this.uploads.delete(key);
+    this.service.options.metrics.uploadsInProgress.dec();
+    void this.service.process(upload, upload.bytes).then((answer) => this.send(answer));
+  }
+
+  private dropUpload(key: string, upload: Upload): void {
+    this.uploads.delete(key);
+    this.service.release(upload.reserved);
+    this.service.options.metrics.uploadsInProgress.dec();
+  }
+}

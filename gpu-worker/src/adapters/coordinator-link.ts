@@ -1,0 +1,201 @@
+// The worker's stream to the coordinator: registers, heartbeats, reassembles tasks from chunks,
+// classifies them and returns results. Reconnects with jittered exponential backoff; tasks in
+// flight when the stream breaks are abandoned (the coordinator re-dispatches them).
+import type { CoordinatorMessage__Output } from '../../../common/src/generated/quicksilver/v1/CoordinatorMessage.js';
+import type { TaskHeader__Output } from '../../../common/src/generated/quicksilver/v1/TaskHeader.js';
+import type { WorkerMessage } from '../../../common/src/generated/quicksilver/v1/WorkerMessage.js';
+import type { WorkerLinkClient } from '../../../common/src/generated/quicksilver/v1/WorkerLink.js';
+import { channelOptions, grpc, workerProto } from '../../../common/src/adapters/grpc-services.js';
+import { QuicksilverError, toQuicksilverError } from '../../../common/src/errors.js';
+import type { Component } from '../../../common/src/lifecycle.js';
+import type { Logger } from '../../../common/src/logger.js';
+
+/** What the link needs from the inference engine. */
+export interface TaskClassifier {
+  readonly executionProvider: string;
+  readonly device: string;
+  readonly models: { name: string; version: string }[];
+  classify(request: { bytes: Buffer; modelName?: string; signal?: AbortSignal }): Promise<{
+    label: string; score: number; threshold: number; flagged: boolean; modelName: string; modelVersion: string;
+    decodeMs: number; inferenceMs: number; batchSize: number;
+  }>;
+}
+
+export interface CoordinatorLinkOptions {
+  coordinatorAddress: string;
+  workerId: string;
+  maxBatchSize: number;
+  maxInFlight: number;
+  reconnectMaxDelayMs: number;
+  classifier: TaskClassifier;
+  logger: Logger;
+  /** Called with true once registered, false when the link drops. */
+  onConnectedChange?: (connected: boolean) => void;
+}
+
+interface AssemblingTask {
+  header: TaskHeader__Output;
+  bytes: Buffer;
+  received: number;
+}
+
+type LinkStream = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage__Output>;
+
+export class CoordinatorLink implements Component {
+  readonly name = 'coordinator-link';
+  private readonly client: WorkerLinkClient;
+  private stream: LinkStream | undefined;
+  private readonly assembling = new Map<string, AssemblingTask>();
+  private readonly running = new Map<string, AbortController>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopping = false;
+  private registered = false;
+
+  constructor(private readonly options: CoordinatorLinkOptions) {
+    this.client = new workerProto.WorkerLink(options.coordinatorAddress, grpc.credentials.createInsecure(), channelOptions);
+  }
+
+  get isRegistered(): boolean {
+    return this.registered;
+  }
+
+  get inFlight(): number {
+    return this.running.size + this.assembling.size;
+  }
+
+  async start(): Promise<void> {
+    this.connect();
+  }
+
+  /** Stops taking tasks; finishes running ones until the signal aborts; then closes the stream. */
+  async stop(signal: AbortSignal): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    while (this.running.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 25));
+    for (const controller of this.running.values()) controller.abort();
+    this.teardown();
+    this.client.close();
+  }
+
+  private connect(): void {
+    if (this.stopping) return;
+    const { logger, classifier } = this.options;
+    const stream = this.client.Connect();
+    this.stream = stream;
+    stream.write({
+      register: {
+        workerId: this.options.workerId,
+        executionProvider: classifier.executionProvider,
+        device: classifier.device,
+        models: classifier.models,
+        maxBatchSize: this.options.maxBatchSize,
+        maxInFlight: this.options.maxInFlight,
+      },
+    });
+    stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));
+    const lost = (reason: string) => {
+      if (this.stream !== stream) return;
+      this.teardown();
+      if (this.stopping) return;
+      const delay = Math.min(this.options.reconnectMaxDelayMs, 250 * 2 ** Math.min(this.failures, 8)) * (0.5 + Math.random() / 2);
+      this.failures++;
+      logger.warn({ reason, retryInMs: Math.round(delay) }, 'coordinator link lost; reconnecting');
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    };
+    stream.on('error', (error: grpc.ServiceError) => lost(error.details || error.message));
+    stream.on('end', () => lost('coordinator closed the stream'));
+  }
+
+  private teardown(): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    if (this.registered) this.options.onConnectedChange?.(false);
+    this.registered = false;
+    this.assembling.clear();
+    // Running tasks are abandoned: the coordinator re-dispatches them when the stream ends.
+    for (const controller of this.running.values()) controller.abort();
+    this.running.clear();
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) {
+      stream.removeAllListeners('data');
+      stream.on('error', () => {});
+      stream.end();
+      stream.cancel();
+    }
+  }
+
+  private onMessage(stream: LinkStream, message: CoordinatorMessage__Output): void {
+    if (message.registered) {
+      this.registered = true;
+      this.failures = 0;
+      this.options.onConnectedChange?.(true);
+      this.options.logger.info({ coordinator: this.options.coordinatorAddress, heartbeatIntervalMs: message.registered.heartbeatIntervalMs }, 'registered with coordinator');
+      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString() } });
+      this.heartbeatTimer = setInterval(beat, Math.max(100, message.registered.heartbeatIntervalMs));
+    } else if (message.task) {
+      const header = message.task;
+      if (header.sizeBytes === 0) {
+        this.runTask(stream, header, Buffer.alloc(0));
+        return;
+      }
+      this.assembling.set(header.taskId, { header, bytes: Buffer.allocUnsafe(header.sizeBytes), received: 0 });
+    } else if (message.chunk) {
+      const { taskId, data, last } = message.chunk;
+      const task = this.assembling.get(taskId);
+      if (!task) return;
+      if (task.received + data.length > task.bytes.length) {
+        this.assembling.delete(taskId);
+        this.sendError(stream, taskId, new QuicksilverError('SIZE_MISMATCH', `task ${taskId}: more bytes than the declared ${task.bytes.length}`));
+        return;
+      }
+      data.copy(task.bytes, task.received);
+      task.received += data.length;
+      if (last) {
+        this.assembling.delete(taskId);
+        if (task.received !== task.bytes.length) {
+          this.sendError(stream, taskId, new QuicksilverError('SIZE_MISMATCH', `task ${taskId}: ${task.received} of ${task.bytes.length} bytes arrived`));
+        } else {
+          this.runTask(stream, task.header, task.bytes);
+        }
+      }
+    } else if (message.cancel) {
+      this.assembling.delete(message.cancel.taskId);
+      this.running.get(message.cancel.taskId)?.abort();
+    }
+  }
+
+  private runTask(stream: LinkStream, header: TaskHeader__Output, bytes: Buffer): void {
+    const controller = new AbortController();
+    this.running.set(header.taskId, controller);
+    this.options.classifier.classify({ bytes, modelName: header.modelName || undefined, signal: controller.signal }).then(
+      (result) => {
+        if (this.running.get(header.taskId) !== controller || this.stream !== stream) return;
+        this.running.delete(header.taskId);
+        stream.write({
+          result: {
+            taskId: header.taskId,
+            classification: {
+              label: result.label, score: result.score, threshold: result.threshold, flagged: result.flagged,
+              modelName: result.modelName, modelVersion: result.modelVersion,
+            },
+            decodeMs: result.decodeMs, inferenceMs: result.inferenceMs, batchSize: result.batchSize,
+          },
+        });
+      },
+      (error: unknown) => {
+        if (this.running.get(header.taskId) !== controller || this.stream !== stream) return;
+        this.running.delete(header.taskId);
+        this.sendError(stream, header.taskId, toQuicksilverError(error));
+      },
+    );
+  }
+
+  private sendError(stream: LinkStream, taskId: string, error: QuicksilverError): void {
+    this.options.logger.warn({ taskId, code: error.code, reason: error.message }, 'task failed');
+    stream.write({ result: { taskId, error: { code: error.code, reason: error.message, retryable: error.retryable } } });
+  }
+}

@@ -1,0 +1,30 @@
+// gpu-worker configuration (env prefix QS_WORKER). Every field: default + description.
+import { cpus, hostname } from 'node:os';
+import { z } from 'zod';
+
+export const WORKER_ENV_PREFIX = 'QS_WORKER';
+
+const defaultWorkerId = () => `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)}-${process.pid}`;
+
+export const WorkerConfigSchema = z.object({
+  coordinatorAddress: z.string().default('127.0.0.1:50051').describe('host:port of the coordinator gRPC server'),
+  workerId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).default(defaultWorkerId).describe('worker name shown in metrics and logs (default: hostname-pid)'),
+  modelsDir: z.string().default('models').describe('folder scanned for <name>/<version>/manifest.json'),
+  executionProviders: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cpu'])
+    .describe('onnxruntime execution providers tried in order, e.g. cuda,webgpu,cpu (see docs/gpu.md)'),
+  cudaDeviceId: z.number().int().min(0).default(0).describe('CUDA device ordinal for the cuda provider'),
+  requireGpu: z.boolean().default(false).describe('fail at start instead of falling back to the cpu provider'),
+  maxBatchSize: z.number().int().min(1).max(256).default(8).describe('largest batch run at once (dynamic batching)'),
+  maxQueueDelayMicros: z.number().int().min(0).default(2000).describe('how long a batch waits for more images once one is ready'),
+  maxInFlight: z.number().int().min(0).default(0).describe('tasks the coordinator may have outstanding here (0 = 2 x maxBatchSize)'),
+  decodeConcurrency: z.number().int().min(1).default(Math.max(1, cpus().length)).describe('images decoded in parallel (default: cores)'),
+  intraOpThreads: z.number().int().min(0).default(0).describe('onnxruntime intra-op threads (0 = onnxruntime default)'),
+  maxInputPixels: z.number().int().positive().default(120_000_000).describe('largest width x height decoded (decompression-bomb guard)'),
+  healthAddress: z.string().default('0.0.0.0:50052').describe('host:port of the worker gRPC health service (port 0 picks a free one)'),
+  metricsHost: z.string().default('0.0.0.0').describe('interface of the /metrics HTTP server'),
+  metricsPort: z.number().int().min(0).max(65535).default(9465).describe('port of the /metrics HTTP server (0 picks a free one)'),
+  reconnectMaxDelayMs: z.number().int().positive().default(10_000).describe('longest pause between reconnection attempts to the coordinator'),
+  shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight tasks to finish'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;

@@ -1,0 +1,62 @@
+// Wires a worker: inference engine (models, providers, batching) -> coordinator link; health and
+// /metrics served beside. Ready (health SERVING) only once the models are warm and the link is registered.
+import { Gauge, type Registry } from 'prom-client';
+import { GrpcServer } from '../../common/src/adapters/grpc-server.js';
+import type { Component } from '../../common/src/lifecycle.js';
+import type { Logger } from '../../common/src/logger.js';
+import { MetricsServer } from '../../common/src/metrics.js';
+import { CoordinatorLink } from './adapters/coordinator-link.js';
+import type { WorkerConfig } from './config.js';
+import { InferenceEngine } from './inference-engine.js';
+
+export class Worker implements Component {
+  readonly name = 'worker';
+  readonly engine: InferenceEngine;
+  readonly health: GrpcServer;
+  readonly metricsServer: MetricsServer;
+  private link: CoordinatorLink | undefined;
+  private started = false;
+
+  constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
+    this.engine = new InferenceEngine({
+      modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
+      requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros,
+      decodeConcurrency: config.decodeConcurrency, intraOpThreads: config.intraOpThreads, maxInputPixels: config.maxInputPixels,
+      logger: logger.child({ component: 'engine' }), registry,
+    });
+    this.health = new GrpcServer({ address: config.healthAddress, logger, serviceNames: ['quicksilver.v1.Worker'] });
+    this.metricsServer = new MetricsServer(registry, {
+      host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.link?.isRegistered ?? false,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.metricsServer.start();
+    await this.health.start();
+    await this.engine.start();
+    const info = new Gauge({
+      name: 'quicksilver_worker_info', help: 'Worker identity: execution provider and device (value 1)',
+      labelNames: ['worker', 'provider', 'device'], registers: [this.registry],
+    });
+    info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
+    this.link = new CoordinatorLink({
+      coordinatorAddress: this.config.coordinatorAddress, workerId: this.config.workerId,
+      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.config.maxInFlight || 2 * this.config.maxBatchSize,
+      reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
+      onConnectedChange: (connected) => this.health.setServing(connected),
+    });
+    await this.link.start();
+    this.started = true;
+    this.logger.info({ worker: this.config.workerId, provider: this.engine.executionProvider, models: this.engine.models }, 'worker started');
+  }
+
+  async stop(signal: AbortSignal): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.health.setServing(false);
+    await this.link?.stop(signal);
+    await this.engine.stop(signal);
+    await this.health.stop(signal);
+    await this.metricsServer.stop();
+  }
+}

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../common/src/config.js';
+import { QuicksilverError } from '../../common/src/errors.js';
+import { COORDINATOR_ENV_PREFIX, CoordinatorConfigSchema } from '../../coordinator/src/config.js';
+
+describe('config loading', { timeout: 5000 }, () => {
+  it('merges defaults < file < env < flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-config-'));
+    const file = join(dir, 'coordinator.json');
+    writeFileSync(file, JSON.stringify({ maxQueuedTasks: 11, taskTimeoutMs: 1000, defaultModel: 'from-file' }));
+    const config = loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, {
+      file,
+      env: { QS_COORDINATOR_TASK_TIMEOUT_MS: '2000', QS_COORDINATOR_NATS_SERVERS: 'nats://a:1, nats://b:2', QS_COORDINATOR_DEFAULT_MODEL: 'from-env' },
+      flags: { defaultModel: 'from-flag' },
+    });
+    assert.equal(config.maxQueuedTasks, 11);
+    assert.equal(config.taskTimeoutMs, 2000);
+    assert.deepEqual(config.natsServers, ['nats://a:1', 'nats://b:2']);
+    assert.equal(config.defaultModel, 'from-flag');
+    assert.equal(config.heartbeatIntervalMs, 2000, 'default kept');
+  });
+
+  it('names the field, its source and the problem on a bad value', () => {
+    assert.throws(
+      () => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { env: { QS_COORDINATOR_MAX_QUEUED_TASKS: 'lots' } }),
+      (error: QuicksilverError) => error.code === 'CONFIG_INVALID' && /maxQueuedTasks \(from environment variable QS_COORDINATOR_MAX_QUEUED_TASKS\)/.test(error.message),
+    );
+    assert.throws(
+      () => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { flags: { logLevel: 'loud' } }),
+      (error: QuicksilverError) => /logLevel \(from flag --log-level\)/.test(error.message),
+    );
+  });
+
+  it('rejects unknown keys in a config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-config-'));
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ maxQueuedTask: 1 }));
+    assert.throws(() => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { file }), /unknown field 'maxQueuedTask'/);
+  });
+});

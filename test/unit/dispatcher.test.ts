@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { pino } from 'pino';
+import { Dispatcher, type DispatchTask, type WorkerChannel, type WorkerInfo } from '../../coordinator/src/dispatcher.js';
+import { QuicksilverError } from '../../common/src/errors.js';
+
+const logger = pino({ level: 'silent' });
+
+class RecordingChannel implements WorkerChannel {
+  readonly sent: DispatchTask[] = [];
+  readonly cancelled: string[] = [];
+  closed = false;
+  sendTask(task: DispatchTask): void { this.sent.push(task); }
+  cancelTask(taskId: string): void { this.cancelled.push(taskId); }
+  close(): void { this.closed = true; }
+}
+
+const worker = (id: string, maxInFlight: number, models = ['m']): WorkerInfo => ({
+  id, executionProvider: 'cpu', device: 'test', models: models.map((name) => ({ name, version: '1.0.0' })), maxBatchSize: 4, maxInFlight,
+});
+let seq = 0;
+const task = (modelName = 'm'): DispatchTask => ({
+  taskId: `t${++seq}`, idempotencyKey: `k${seq}`, modelName, contentType: 'image/jpeg', sha256: '0'.repeat(64), fileName: `f${seq}.jpg`, bytes: Buffer.alloc(1),
+});
+const classification = { label: 'clean', score: 0.1, threshold: 0.5, flagged: false, modelName: 'm', modelVersion: '1.0.0' };
+const newDispatcher = (overrides: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}) =>
+  new Dispatcher({ maxQueuedTasks: 100, taskTimeoutMs: 5000, maxAttempts: 2, heartbeatTimeoutMs: 60_000, logger, registry: new Registry(), ...overrides });
+
+describe('Dispatcher', { timeout: 10_000 }, () => {
+  it('never exceeds a worker credit and routes to the least-loaded worker', async () => {
+    const dispatcher = newDispatcher();
+    const a = new RecordingChannel();
+    const b = new RecordingChannel();
+    dispatcher.registerWorker(worker('a', 2), a);
+    dispatcher.registerWorker(worker('b', 4), b);
+    const results = Array.from({ length: 8 }, () => dispatcher.submit(task()));
+    assert.equal(a.sent.length, 2, 'worker a holds exactly its credit');
+    assert.equal(b.sent.length, 4, 'worker b holds exactly its credit');
+    assert.equal(dispatcher.queueDepth, 2);
+    dispatcher.completeTask('a', { taskId: a.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal(a.sent.length, 3, 'freed credit is used at once');
+    for (const t of [...a.sent]) dispatcher.completeTask('a', { taskId: t.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    for (const t of [...b.sent]) dispatcher.completeTask('b', { taskId: t.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    for (const t of [...a.sent.slice(3)]) dispatcher.completeTask('a', { taskId: t.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    const settled = await Promise.all(results);
+    assert.equal(settled.length, 8);
+    assert.ok(settled.every((s) => s.classification.label === 'clean'));
+    dispatcher.close();
+  });
+
+  it('re-dispatches a lost worker\'s tasks and quarantines a task after maxAttempts losses', async () => {
+    const dispatcher = newDispatcher({ maxAttempts: 2 });
+    const first = new RecordingChannel();
+    dispatcher.registerWorker(worker('w1', 1), first);
+    const result = dispatcher.submit(task());
+    assert.equal(first.sent.length, 1);
+    dispatcher.workerDisconnected('w1', 'killed');
+    assert.ok(first.closed);
+    assert.equal(dispatcher.queueDepth, 1, 'orphaned task is queued again');
+    const second = new RecordingChannel();
+    dispatcher.registerWorker(worker('w2', 1), second);
+    assert.equal(second.sent.length, 1, 'the new worker gets the orphaned task');
+    dispatcher.workerDisconnected('w2', 'killed again');
+    await assert.rejects(result, (error: QuicksilverError) => error.code === 'WORKER_LOST' && !error.retryable && /2 times/.test(error.message));
+    dispatcher.close();
+  });
+
+  it('answers UNKNOWN_MODEL when workers exist but none serves the model', async () => {
+    const dispatcher = newDispatcher();
+    dispatcher.registerWorker(worker('w', 1, ['other']), new RecordingChannel());
+    await assert.rejects(dispatcher.submit(task('m')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL' && /other/.test(error.message));
+    dispatcher.close();
+  });
+
+  it('fails a task at its deadline: NO_WORKER without workers, DEADLINE_EXCEEDED (with a cancel) on a silent worker', async () => {
+    const dispatcher = newDispatcher({ taskTimeoutMs: 50 });
+    await assert.rejects(dispatcher.submit(task()), (error: QuicksilverError) => error.code === 'NO_WORKER' && error.retryable);
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('slow', 1), channel);
+    await assert.rejects(dispatcher.submit(task()), (error: QuicksilverError) => error.code === 'DEADLINE_EXCEEDED');
+    assert.deepEqual(channel.cancelled, [channel.sent[0]!.taskId]);
+    dispatcher.close();
+  });
+
+  it('drops a worker that stops sending heartbeats and moves its task to another worker', async () => {
+    const dispatcher = newDispatcher({ heartbeatTimeoutMs: 150 });
+    const silent = new RecordingChannel();
+    dispatcher.registerWorker(worker('silent', 1), silent);
+    const result = dispatcher.submit(task());
+    const alive = new RecordingChannel();
+    dispatcher.registerWorker(worker('alive', 1), alive);
+    const beats = setInterval(() => dispatcher.heartbeat('alive'), 30);
+    while (alive.sent.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    clearInterval(beats);
+    assert.ok(silent.closed, 'silent worker was dropped');
+    dispatcher.completeTask('alive', { taskId: alive.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await result).workerId, 'alive');
+    dispatcher.close();
+  });
+
+  it('retries a retryable worker error elsewhere and passes a terminal one through', async () => {
+    const dispatcher = newDispatcher();
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('w', 1), channel);
+    const corrupt = dispatcher.submit(task());
+    dispatcher.completeTask('w', { taskId: channel.sent[0]!.taskId, error: { code: 'IMAGE_CORRUPT', reason: 'bad bytes', retryable: false }, decodeMs: 0, inferenceMs: 0, batchSize: 0 });
+    await assert.rejects(corrupt, (error: QuicksilverError) => error.code === 'IMAGE_CORRUPT' && error.message === 'bad bytes');
+    const flaky = dispatcher.submit(task());
+    dispatcher.completeTask('w', { taskId: channel.sent[1]!.taskId, error: { code: 'INFERENCE_FAILED', reason: 'oom', retryable: true }, decodeMs: 0, inferenceMs: 0, batchSize: 0 });
+    assert.equal(channel.sent.length, 3, 'retried');
+    dispatcher.completeTask('w', { taskId: channel.sent[2]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await flaky).attempts, 2);
+    dispatcher.close();
+  });
+});
