@@ -1,7 +1,8 @@
 // Assigns tasks to connected workers. Transport-free: the gRPC adapter registers each worker with a
 // WorkerChannel and reports results, heartbeats and disconnects.
 // - Credit: a worker never holds more than the maxInFlight it advertised.
-// - Routing: among workers serving the task's model with spare credit, the least loaded (in-flight / credit).
+// - Routing: among workers serving the task's model with spare credit, the least loaded (in-flight / credit);
+//   ties go to the worker idle longest.
 // - Failure: a worker that disconnects or misses heartbeats loses its tasks to the queue's front; a task
 //   that has lost its worker maxAttempts times is failed for good (poison-image guard).
 // - Deadline: each task must finish within taskTimeoutMs of submission, else DEADLINE_EXCEEDED (or NO_WORKER
@@ -94,6 +95,7 @@ interface ConnectedWorker {
   channel: WorkerChannel;
   inFlight: Map<string, PendingTask>;
   lastSeen: number;
+  lastDispatchAt: number;
 }
 
 export class Dispatcher {
@@ -135,7 +137,7 @@ export class Dispatcher {
   registerWorker(info: WorkerInfo, channel: WorkerChannel): void {
     const existing = this.workers.get(info.id);
     if (existing) this.workerDisconnected(info.id, 'replaced by a new connection with the same id');
-    this.workers.set(info.id, { info, channel, inFlight: new Map(), lastSeen: Date.now() });
+    this.workers.set(info.id, { info, channel, inFlight: new Map(), lastSeen: Date.now(), lastDispatchAt: 0 });
     this.metrics.workers.set(this.workers.size);
     this.metrics.credits.set({ worker: info.id }, info.maxInFlight);
     this.metrics.inFlight.set({ worker: info.id }, 0);
@@ -286,6 +288,7 @@ export class Dispatcher {
       pending.everHadWorker = true;
       pending.workerId = worker.info.id;
       pending.dispatchedAt = performance.now();
+      worker.lastDispatchAt = pending.dispatchedAt;
       worker.inFlight.set(pending.task.taskId, pending);
       this.metrics.inFlight.set({ worker: worker.info.id }, worker.inFlight.size);
       this.metrics.dispatched.inc({ worker: worker.info.id });
@@ -301,7 +304,8 @@ export class Dispatcher {
       if (worker.inFlight.size >= worker.info.maxInFlight) continue;
       if (!worker.info.models.some((m) => m.name === modelName)) continue;
       const load = worker.inFlight.size / worker.info.maxInFlight;
-      if (load < bestLoad) {
+      // Ties go to the worker that was given work longest ago, so idle workers share a trickle.
+      if (load < bestLoad || (load === bestLoad && worker.lastDispatchAt < best!.lastDispatchAt)) {
         best = worker;
         bestLoad = load;
       }

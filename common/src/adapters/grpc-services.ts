@@ -10,8 +10,13 @@ import { repoRoot } from '../paths.js';
 import { ERROR_CODES, QuicksilverError, isErrorCode } from '../errors.js';
 
 const root = join(repoRoot(), 'proto');
+// The JSON names the conversion types ("Number", "String"); the loader wants the constructors.
+const fileOptions = JSON.parse(readFileSync(`${root}/loader-options.json`, 'utf8')) as Record<string, unknown>;
+const conversion = (name: unknown) => (name === 'String' ? String : name === 'Number' ? Number : undefined);
 const loaderOptions: protoLoader.Options = {
-  ...JSON.parse(readFileSync(`${root}/loader-options.json`, 'utf8')),
+  ...fileOptions,
+  longs: conversion(fileOptions.longs),
+  enums: conversion(fileOptions.enums),
   includeDirs: [root],
 };
 
