@@ -4,6 +4,7 @@ import { agentCommand } from '../../agent/src/command.js';
 import { isErrorCode } from '../../common/src/errors.js';
 import { coordinatorCommand } from '../../coordinator/src/command.js';
 import { workerCommand } from '../../gpu-worker/src/command.js';
+import { renderConfigurationReference } from './config-reference.js';
 import { datasetCommand } from './commands/dataset.js';
 import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
@@ -18,7 +19,9 @@ const program = new Command('quicksilver')
   .addCommand(demoCommand())
   .addCommand(synthCommand())
   .addCommand(datasetCommand())
-  .addCommand(evaluateCommand());
+  .addCommand(evaluateCommand())
+  .addCommand(new Command('config-reference').description('print the configuration reference (docs/configuration.md) as Markdown')
+    .action(() => { process.stdout.write(renderConfigurationReference()); }));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const err = error as { code?: string; message?: string };
