@@ -1,5 +1,7 @@
 // The single `quicksilver` command. Each subcommand's options come from its config schema.
 import { Command } from 'commander';
+import { z } from 'zod';
+import { VerdictEventSchema } from '../../common/src/verdict-event.js';
 import { agentCommand } from '../../agent/src/command.js';
 import { isErrorCode } from '../../common/src/errors.js';
 import { coordinatorCommand } from '../../coordinator/src/command.js';
@@ -21,7 +23,9 @@ const program = new Command('quicksilver')
   .addCommand(datasetCommand())
   .addCommand(evaluateCommand())
   .addCommand(new Command('config-reference').description('print the configuration reference (docs/configuration.md) as Markdown')
-    .action(() => { process.stdout.write(renderConfigurationReference()); }));
+    .action(() => { process.stdout.write(renderConfigurationReference()); }))
+  .addCommand(new Command('verdict-schema').description('print the JSON Schema of the NATS verdict event (docs/schemas/verdict-event.schema.json)')
+    .action(() => { process.stdout.write(`${JSON.stringify(z.toJSONSchema(VerdictEventSchema), null, 2)}\n`); }));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const err = error as { code?: string; message?: string };

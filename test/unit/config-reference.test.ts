@@ -10,3 +10,11 @@ it('docs/configuration.md matches the config schemas', { timeout: 5000 }, () => 
   assert.equal(committed, renderConfigurationReference(),
     'docs/configuration.md is stale: run `npm run build && node bin/quicksilver.js config-reference > docs/configuration.md`');
 });
+
+it('docs/schemas/verdict-event.schema.json matches VerdictEventSchema', { timeout: 5000 }, async () => {
+  const { z } = await import('zod');
+  const { VerdictEventSchema } = await import('../../common/src/verdict-event.js');
+  const committed = readFileSync(join(repoRoot(), 'docs', 'schemas', 'verdict-event.schema.json'), 'utf8');
+  assert.equal(committed, `${JSON.stringify(z.toJSONSchema(VerdictEventSchema), null, 2)}\n`,
+    'stale: run `npm run build && node bin/quicksilver.js verdict-schema > docs/schemas/verdict-event.schema.json`');
+});
