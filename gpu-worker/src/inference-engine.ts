@@ -1,0 +1,390 @@
+// The worker's inference engine: verified models, one onnxruntime session each on the first
+// execution provider that works, and a dynamic batcher per model whose staging buffers ARE the
+// input tensors: preprocessInto() decodes each image straight into its batch slot, decodes run in
+// parallel (decodeConcurrency, shared by all models) and overlap the previous batch's run.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import type { Registry } from 'prom-client';
+import sharp from 'sharp';
+import { QuicksilverError, toQuicksilverError } from '../../common/src/errors.js';
+import type { Component } from '../../common/src/lifecycle.js';
+import type { Logger } from '../../common/src/logger.js';
+import type { LoadedModel, ModelManifest } from '../../common/src/model-manifest.js';
+import { preprocessInto } from '../../common/src/preprocess.js';
+import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { DynamicBatcher } from './dynamic-batcher.js';
+import {
+  createSessionOnFirstProvider, describeDevice, EXECUTION_PROVIDERS, isGpuProvider,
+  type ExecutionProviderName, type ProviderFailure,
+} from './execution-providers.js';
+import { discoverModels, ModelStore } from './model-store.js';
+import { WorkerMetrics } from './worker-metrics.js';
+
+export interface InferenceEngineOptions {
+  /** Scanned for <name>/<version>/manifest.json. */
+  modelsDir: string;
+  /** Tried in order; the first that creates a session runs every model. */
+  executionProviders: ExecutionProviderName[];
+  cudaDeviceId: number;
+  /** Fail start() rather than run on the CPU (cpu is then ignored in executionProviders). */
+  requireGpu: boolean;
+  /** Largest batch per model run (a model with a fixed batch dimension uses that instead). */
+  maxBatchSize: number;
+  /** Once an image is decoded, wait at most this long for more before running (0 = run what is decoded). */
+  maxQueueDelayMicros: number;
+  /** Parallel image decodes, all models together. Process-wide side effects: sharp.concurrency() is set
+   *  to cores / decodeConcurrency and sharp's operation cache is disabled. libuv's pool (UV_THREADPOOL_SIZE,
+   *  default 4) runs both decodes and model runs: keep it above decodeConcurrency. */
+  decodeConcurrency: number;
+  /** onnxruntime intra-op threads (0 = onnxruntime's default: one per core). */
+  intraOpThreads: number;
+  /** Decompression-bomb guard: largest width × height decoded. */
+  maxInputPixels: number;
+  logger: Logger;
+  registry: Registry;
+}
+
+export interface ClassifyRequest {
+  bytes: Uint8Array;
+  /** "name", "name@version", or undefined for the newest version of the first model. */
+  modelName?: string;
+  /** Aborting before the image's batch starts drops it (rejects with the signal's reason, see errorFromAbort). */
+  signal?: AbortSignal;
+}
+
+export interface ClassifyResult {
+  label: string;
+  /** Probability of the manifest's positiveLabel. */
+  score: number;
+  threshold: number;
+  flagged: boolean;
+  modelName: string;
+  modelVersion: string;
+  decodeMs: number;
+  /** Run time of the whole batch. */
+  inferenceMs: number;
+  batchSize: number;
+  /** Waiting time (for a decode slot and for the batch), decode excluded. */
+  queueMs: number;
+}
+
+interface BatchOutput {
+  probabilities: Float64Array;
+  inferenceMs: number;
+}
+
+interface ServedModel {
+  manifest: ModelManifest;
+  session: ort.InferenceSession;
+  /** Slots per staging buffer. */
+  batchCapacity: number;
+  /** The model's batch dimension is fixed: every run uses all batchCapacity slots. */
+  fixedBatch: boolean;
+  /** Floats per image: 3 × H × W. */
+  imageSize: number;
+  staging: Float32Array[];
+  batcher: DynamicBatcher<Uint8Array, BatchOutput>;
+}
+
+type LoadFailureReason = 'checksum_mismatch' | 'invalid' | 'session_create' | 'warmup';
+
+const STAGING_BUFFERS = 3;
+/** Consecutive failed model runs after which the engine reports not ready (e.g. a lost GPU). */
+const FAILED_RUNS_UNTIL_UNREADY = 3;
+
+export class InferenceEngine implements Component {
+  readonly name = 'inference-engine';
+  private readonly store = new ModelStore<ServedModel>();
+  private readonly metrics: WorkerMetrics;
+  private readonly decodeLimiter: ConcurrencyLimiter;
+  private readonly logger: Logger;
+  private provider: ExecutionProviderName | undefined;
+  private state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
+  private stopped: Promise<void> | undefined;
+  private consecutiveFailedRuns = 0;
+
+  constructor(private readonly options: InferenceEngineOptions) {
+    const invalid = (field: string, rule: string) => new QuicksilverError('CONFIG_INVALID', `inference engine: ${field} must be ${rule}`);
+    const { executionProviders, maxBatchSize, maxQueueDelayMicros, decodeConcurrency, intraOpThreads, maxInputPixels } = options;
+    if (executionProviders.length === 0 || executionProviders.some((p) => !EXECUTION_PROVIDERS.includes(p))) {
+      throw invalid('executionProviders', `a non-empty list of ${EXECUTION_PROVIDERS.join(', ')}`);
+    }
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw invalid('maxBatchSize', 'a positive integer');
+    if (!(maxQueueDelayMicros >= 0)) throw invalid('maxQueueDelayMicros', '>= 0');
+    if (!Number.isInteger(decodeConcurrency) || decodeConcurrency < 1) throw invalid('decodeConcurrency', 'a positive integer');
+    if (!Number.isInteger(intraOpThreads) || intraOpThreads < 0) throw invalid('intraOpThreads', 'an integer >= 0');
+    if (!(maxInputPixels > 0)) throw invalid('maxInputPixels', 'positive');
+    this.logger = options.logger.child({ component: this.name });
+    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency);
+    this.metrics = new WorkerMetrics(options.registry, () => this.queueDepth);
+  }
+
+  /** Started, not stopping, and model runs are not failing one after another (a lost GPU turns this false). */
+  get ready(): boolean {
+    return this.state === 'ready' && this.consecutiveFailedRuns < FAILED_RUNS_UNTIL_UNREADY;
+  }
+
+  /** The provider running the models ('none' before start()). */
+  get executionProvider(): string {
+    return this.provider ?? 'none';
+  }
+
+  get device(): string {
+    return this.provider ? describeDevice(this.provider, this.options.cudaDeviceId) : 'none';
+  }
+
+  get models(): { name: string; version: string }[] {
+    return this.store.all().map(({ manifest }) => ({ name: manifest.name, version: manifest.version }));
+  }
+
+  /** Images accepted and not yet running, all models together. */
+  get queueDepth(): number {
+    return this.store.all().reduce((sum, model) => sum + model.batcher.queueDepth, 0);
+  }
+
+  /**
+   * Verifies and loads every model (a refused one is logged, counted and skipped), picks the execution
+   * provider, and runs one full batch through each model before resolving. Throws when no model loads
+   * (with the first refusal's code, e.g. MODEL_CHECKSUM_MISMATCH) or, with requireGpu, when no GPU
+   * provider works (CONFIG_INVALID).
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new QuicksilverError('INTERNAL', `inference engine cannot start: it is ${this.state}`);
+    this.state = 'starting';
+    const { decodeConcurrency, modelsDir } = this.options;
+    const cores = availableParallelism();
+    sharp.concurrency(Math.max(1, Math.floor(cores / decodeConcurrency)));
+    sharp.cache(false); // every image is new: libvips' operation cache would only hold memory
+    const threadPool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    if (threadPool < decodeConcurrency + 1) {
+      this.logger.warn({ threadPool, decodeConcurrency }, 'UV_THREADPOOL_SIZE is not above decodeConcurrency: decodes and model runs will queue behind each other');
+    }
+    try {
+      const discovery = await discoverModels(modelsDir);
+      const refusals: QuicksilverError[] = [];
+      for (const { manifestPath, error } of discovery.failures) {
+        this.refuse(error.code === 'MODEL_CHECKSUM_MISMATCH' ? 'checksum_mismatch' : 'invalid', error, { manifestPath });
+        refusals.push(error);
+      }
+      for (const model of discovery.loaded) {
+        const served = await this.serve(model).catch((error: unknown) => {
+          if (error instanceof QuicksilverError && error.code === 'CONFIG_INVALID') throw error; // requireGpu: fatal
+          refusals.push(toQuicksilverError(error));
+          return undefined;
+        });
+        if (served) this.store.add(served);
+      }
+      if (this.store.size === 0) {
+        const first = refusals[0] ?? new QuicksilverError('MODEL_INVALID', 'no model loaded');
+        throw new QuicksilverError(first.code, `no model could be served from ${modelsDir}: ${refusals.map((e) => e.message).join(' | ')}`, { cause: first });
+      }
+      if (this.state !== 'starting') throw new QuicksilverError('SHUTTING_DOWN', 'the inference engine was stopped while starting');
+    } catch (error) {
+      await this.releaseSessions();
+      this.state = 'stopped';
+      throw error;
+    }
+    this.state = 'ready';
+    this.logger.info({
+      provider: this.provider, device: this.device, models: this.models.map((m) => `${m.name}@${m.version}`),
+      maxBatchSize: this.options.maxBatchSize, maxQueueDelayMicros: this.options.maxQueueDelayMicros,
+      decodeConcurrency, sharpThreads: sharp.concurrency(),
+    }, 'inference engine ready');
+  }
+
+  /** Stops intake, runs what is queued until `signal` aborts (the rest gets SHUTTING_DOWN), releases sessions. Idempotent. */
+  stop(signal: AbortSignal): Promise<void> {
+    this.stopped ??= (async () => {
+      this.state = 'stopping';
+      const models = this.store.all();
+      await Promise.all(models.map((model) => model.batcher.close(signal)));
+      await this.releaseSessions();
+      this.state = 'stopped';
+      this.logger.info('inference engine stopped');
+    })();
+    return this.stopped;
+  }
+
+  /** Classifies one image. Throws QuicksilverError (see ClassifyRequest and preprocessInto for the codes). */
+  async classify(request: ClassifyRequest): Promise<ClassifyResult> {
+    try {
+      if (this.state !== 'ready') {
+        throw this.state === 'stopping' || this.state === 'stopped'
+          ? new QuicksilverError('SHUTTING_DOWN', 'the inference engine is shutting down')
+          : new QuicksilverError('UNAVAILABLE', 'the inference engine has not started');
+      }
+      const model = this.store.resolve(request.modelName);
+      const { output, batchSize, prepareMs, queueMs } = await model.batcher.submit(request.bytes, request.signal);
+      const { manifest } = model;
+      const positive = manifest.labels.indexOf(manifest.positiveLabel);
+      const score = output.probabilities[positive]!;
+      const flagged = score >= manifest.threshold;
+      const label = flagged ? manifest.positiveLabel : mostProbableOther(manifest.labels, output.probabilities, positive);
+      this.metrics.imagesTotal.inc({ model: manifest.name, version: manifest.version, label });
+      return {
+        label, score, threshold: manifest.threshold, flagged, modelName: manifest.name, modelVersion: manifest.version,
+        decodeMs: prepareMs, inferenceMs: output.inferenceMs, batchSize, queueMs,
+      };
+    } catch (error) {
+      const failure = toQuicksilverError(error);
+      this.metrics.errorsTotal.inc({ code: failure.code });
+      throw failure;
+    }
+  }
+
+  // --- loading ------------------------------------------------------------------------------------
+
+  /** Session (on the chosen provider) + warm-up + batcher for one verified model; throws after counting the refusal. */
+  private async serve(model: LoadedModel): Promise<ServedModel> {
+    const { manifest } = model;
+    const id = `${manifest.name}@${manifest.version}`;
+    // Hash the very bytes handed to onnxruntime: the file may have changed since loadModel checked it.
+    const bytes = await readFile(model.modelPath).catch((error: Error) => {
+      throw this.refuse('invalid', new QuicksilverError('MODEL_INVALID', `model ${id}: cannot read ${model.modelPath}: ${error.message}`), { model: id });
+    });
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== manifest.sha256) {
+      throw this.refuse('checksum_mismatch', new QuicksilverError('MODEL_CHECKSUM_MISMATCH',
+        `model ${id}: ${model.modelPath} changed after verification (SHA-256 ${actual}, manifest says ${manifest.sha256})`), { model: id });
+    }
+    const session = await this.createSession(bytes, id);
+    try {
+      if (!session.inputNames.includes(manifest.input.name) || !session.outputNames.includes(manifest.output.name)) {
+        throw this.refuse('invalid', new QuicksilverError('MODEL_INVALID',
+          `model ${id}: the ONNX graph has inputs [${session.inputNames}] and outputs [${session.outputNames}], `
+          + `the manifest names input '${manifest.input.name}' and output '${manifest.output.name}'`), { model: id });
+      }
+      const declaredBatch = manifest.input.shape[0];
+      const fixedBatch = declaredBatch > 0;
+      const batchCapacity = fixedBatch ? declaredBatch : this.options.maxBatchSize;
+      const [, channels, height, width] = manifest.input.shape;
+      const imageSize = channels * height * width;
+      const staging = Array.from({ length: STAGING_BUFFERS }, () => new Float32Array(batchCapacity * imageSize));
+      const served: ServedModel = {
+        manifest, session, batchCapacity, fixedBatch, imageSize, staging,
+        batcher: new DynamicBatcher<Uint8Array, BatchOutput>({
+          maxBatchSize: batchCapacity,
+          maxQueueDelayMicros: this.options.maxQueueDelayMicros,
+          stagingBuffers: STAGING_BUFFERS,
+          limiter: this.decodeLimiter,
+          prepare: (image, slot) => this.decodeInto(served, image, slot.buffer, slot.index),
+          moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
+          run: (buffer, size) => this.runBatch(served, buffer, size),
+        }),
+      };
+      try {
+        // Warm-up: a full batch allocates what the largest run needs (and compiles GPU kernels).
+        const startedAt = performance.now();
+        await this.runBatch(served, 0, batchCapacity, false);
+        this.logger.info({ model: id, batch: batchCapacity, ms: round(performance.now() - startedAt) }, 'model warmed up');
+      } catch (error) {
+        throw this.refuse('warmup', toQuicksilverError(error), { model: id });
+      }
+      return served;
+    } catch (error) {
+      await session.release().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The first model picks the provider from the configured list; later models use the same one. */
+  private async createSession(bytes: Uint8Array, id: string): Promise<ort.InferenceSession> {
+    const { requireGpu, executionProviders, cudaDeviceId, intraOpThreads } = this.options;
+    const candidates = this.provider ? [this.provider] : executionProviders.filter((p) => !requireGpu || isGpuProvider(p));
+    if (candidates.length === 0) {
+      throw new QuicksilverError('CONFIG_INVALID', `requireGpu is set but executionProviders [${executionProviders}] names no GPU provider (cuda, webgpu)`);
+    }
+    const attempt = await createSessionOnFirstProvider(bytes, candidates, { cudaDeviceId, intraOpThreads });
+    if (!this.provider && attempt.provider) {
+      this.provider = attempt.provider;
+      const line = { provider: attempt.provider, device: this.device, failed: attempt.failures.map(formatFailure), model: id };
+      if (attempt.failures.length > 0) this.logger.warn(line, `execution provider: ${attempt.provider} (after ${attempt.failures.map((f) => f.provider).join(', ')} failed)`);
+      else this.logger.info(line, `execution provider: ${attempt.provider}`);
+    }
+    if (attempt.session) return attempt.session;
+    const reasons = attempt.failures.map(formatFailure).join(' | ');
+    if (requireGpu && !this.provider) {
+      this.logger.error({ failed: attempt.failures.map(formatFailure) }, 'no GPU execution provider works and requireGpu is set');
+      throw new QuicksilverError('CONFIG_INVALID', `requireGpu is set but no GPU execution provider could run model ${id}: ${reasons}`);
+    }
+    throw this.refuse('session_create', new QuicksilverError('MODEL_INVALID', `model ${id}: no execution provider could load it: ${reasons}`), { model: id });
+  }
+
+  private refuse(reason: LoadFailureReason, error: QuicksilverError, context: Record<string, string>): QuicksilverError {
+    this.metrics.modelLoadFailuresTotal.inc({ reason });
+    this.logger.error({ ...context, reason, code: error.code, err: error.message }, 'model refused');
+    return error;
+  }
+
+  private async releaseSessions(): Promise<void> {
+    const models = this.store.all();
+    this.store.clear();
+    await Promise.all(models.map((model) => model.session.release().catch((error: unknown) => {
+      this.logger.warn({ err: error, model: model.manifest.name }, 'releasing a session failed');
+    })));
+  }
+
+  // --- hot path -----------------------------------------------------------------------------------
+
+  private async decodeInto(model: ServedModel, image: Uint8Array, buffer: number, slot: number): Promise<void> {
+    const startedAt = performance.now();
+    await preprocessInto(image, model.manifest.preprocessing, model.staging[buffer]!, slot * model.imageSize,
+      { maxInputPixels: this.options.maxInputPixels });
+    this.metrics.decodeDuration.observe((performance.now() - startedAt) / 1000);
+  }
+
+  /** Runs slots 0..size-1 of a staging buffer; one probability vector per image. */
+  private async runBatch(model: ServedModel, buffer: number, size: number, observe = true): Promise<BatchOutput[]> {
+    const { manifest, session, imageSize } = model;
+    const rows = model.fixedBatch ? model.batchCapacity : size;
+    const [, channels, height, width] = manifest.input.shape;
+    const input = new ort.Tensor('float32', model.staging[buffer]!.subarray(0, rows * imageSize), [rows, channels, height, width]);
+    const startedAt = performance.now();
+    let logits: ort.Tensor | undefined;
+    try {
+      logits = (await session.run({ [manifest.input.name]: input }))[manifest.output.name];
+    } catch (error) {
+      if (observe && ++this.consecutiveFailedRuns === FAILED_RUNS_UNTIL_UNREADY) {
+        this.logger.error({ err: (error as Error).message }, `${FAILED_RUNS_UNTIL_UNREADY} model runs failed in a row: reporting not ready`);
+      }
+      throw new QuicksilverError('INFERENCE_FAILED', `model ${manifest.name}@${manifest.version} failed on a batch of ${rows}: ${(error as Error).message}`, { cause: error });
+    }
+    const inferenceMs = performance.now() - startedAt;
+    if (observe) this.consecutiveFailedRuns = 0;
+    const labels = manifest.labels.length;
+    if (!logits || logits.type !== 'float32' || logits.dims.length !== 2 || logits.dims[0] !== rows || logits.dims[1] !== labels) {
+      throw new QuicksilverError('MODEL_INVALID', `model ${manifest.name}@${manifest.version}: output '${manifest.output.name}' is `
+        + `${logits ? `${logits.type} [${logits.dims}]` : 'missing'}, expected float32 [${rows}, ${labels}] (one score per label)`);
+    }
+    if (observe) {
+      this.metrics.inferenceDuration.observe(inferenceMs / 1000);
+      this.metrics.batchSize.observe(size);
+    }
+    const values = logits.data as Float32Array;
+    return Array.from({ length: size }, (_, i) => {
+      const row = Float64Array.from(values.subarray(i * labels, (i + 1) * labels));
+      return { probabilities: manifest.output.kind === 'logits' ? softmax(row) : row, inferenceMs };
+    });
+  }
+}
+
+/** Numerically stable softmax, in place. */
+export function softmax(values: Float64Array): Float64Array {
+  let max = -Infinity;
+  for (const v of values) max = Math.max(max, v);
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] = Math.exp(values[i]! - max);
+  for (let i = 0; i < values.length; i++) values[i]! /= sum;
+  return values;
+}
+
+function mostProbableOther(labels: string[], probabilities: Float64Array, positive: number): string {
+  let best = positive === 0 ? 1 : 0;
+  for (let i = 0; i < labels.length; i++) if (i !== positive && probabilities[i]! > probabilities[best]!) best = i;
+  return labels[best]!;
+}
+
+const formatFailure = (failure: ProviderFailure): string => `${failure.provider}: ${failure.reason}`;
+const round = (ms: number): number => Math.round(ms * 100) / 100;

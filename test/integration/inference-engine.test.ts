@@ -1,0 +1,277 @@
+// InferenceEngine with real onnxruntime-node and sharp, on a tiny CNN and images made here.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { deflateSync } from 'node:zlib';
+import * as ort from 'onnxruntime-node';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import sharp from 'sharp';
+import { QuicksilverError } from '../../common/src/errors.js';
+import { preprocessInto } from '../../common/src/preprocess.js';
+import { ortBinaryDir } from '../../gpu-worker/src/execution-providers.js';
+import { InferenceEngine, type ClassifyResult, type InferenceEngineOptions } from '../../gpu-worker/src/inference-engine.js';
+import { compareVersions } from '../../gpu-worker/src/model-store.js';
+import { writeTinyCnnModel, type WrittenModel } from '../support/tiny-cnn-model.js';
+
+const SIZE = 64;
+const TIMEOUT = { timeout: 60_000 };
+
+function captureLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
+function engineOptions(modelsDir: string, overrides: Partial<InferenceEngineOptions> = {}): InferenceEngineOptions {
+  return {
+    modelsDir, executionProviders: ['cpu'], cudaDeviceId: 0, requireGpu: false,
+    maxBatchSize: 8, maxQueueDelayMicros: 0, decodeConcurrency: 2, intraOpThreads: 0, maxInputPixels: 50_000_000,
+    logger: captureLogger().logger, registry: new Registry(), ...overrides,
+  };
+}
+
+/** Seeded noise over a seed-dependent colour ramp, so every image scores differently. */
+async function noiseJpeg(seed: number, width = 320, height = 480): Promise<Buffer> {
+  let state = seed * 7919 + 1;
+  const random = () => (state = (Math.imul(state, 1103515245) + 12345) & 0x7fffffff) / 0x7fffffff;
+  const tint = [random() * 255, random() * 255, random() * 255];
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) pixels[(y * width + x) * 3 + c] = (tint[c]! * (x + y)) / (width + height) + random() * 80;
+    }
+  }
+  return sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+}
+
+async function gradientPng(width = 200, height = 300): Promise<Buffer> {
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = (y * width + x) * 3;
+      pixels[p] = (x * 255) / width;
+      pixels[p + 1] = (y * 255) / height;
+      pixels[p + 2] = ((x + y) * 97) % 256;
+    }
+  }
+  return sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+/** A 300-byte PNG whose header declares 30000 × 30000 pixels (a decompression bomb's shape). */
+function pngBomb(): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (bytes: Buffer) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(30_000, 0);
+  header.writeUInt32BE(30_000, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const firstRows = deflateSync(Buffer.alloc(2 * (1 + 30_000 * 3)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', firstRows), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** The reference: one image through preprocessInto and a separate onnxruntime session, softmax in float64. */
+async function directScore(model: WrittenModel, bytes: Buffer): Promise<number> {
+  const tensor = new Float32Array(3 * SIZE * SIZE);
+  await preprocessInto(bytes, model.manifest.preprocessing, tensor);
+  const session = await ort.InferenceSession.create(model.modelPath);
+  try {
+    const out = await session.run({ input: new ort.Tensor('float32', tensor, [1, 3, SIZE, SIZE]) });
+    const [clean, mercury] = Array.from(out.logits!.data as Float32Array);
+    return 1 / (1 + Math.exp(clean! - mercury!));
+  } finally {
+    await session.release();
+  }
+}
+
+const codeOf = (code: string) => (error: unknown) => error instanceof QuicksilverError && error.code === code;
+
+describe('InferenceEngine', TIMEOUT, () => {
+  let root: string;
+  let modelsDir: string;
+  let model: WrittenModel;
+  let engine: InferenceEngine;
+  let registry: Registry;
+  let images: Buffer[];
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'qs-engine-'));
+    modelsDir = join(root, 'models');
+    model = await writeTinyCnnModel(modelsDir);
+    images = [await gradientPng(), ...(await Promise.all(Array.from({ length: 11 }, (_, i) => noiseJpeg(i))))];
+    registry = new Registry();
+    engine = new InferenceEngine(engineOptions(modelsDir, { registry, maxBatchSize: 8, maxQueueDelayMicros: 20_000 }));
+    await engine.start();
+  });
+
+  after(async () => {
+    await engine?.stop(AbortSignal.timeout(5000));
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('starts ready on the cpu provider with the model, after warming it up', () => {
+    assert.equal(engine.ready, true);
+    assert.equal(engine.executionProvider, 'cpu');
+    assert.match(engine.device, /^cpu: .+ x\d+$/);
+    assert.deepEqual(engine.models, [{ name: 'tiny-cnn', version: '1.0.0' }]);
+  });
+
+  it('scores a JPEG and a PNG exactly as a direct onnxruntime run on the preprocessInto tensor', TIMEOUT, async () => {
+    for (const bytes of [images[0]!, images[1]!]) {
+      const result = await engine.classify({ bytes });
+      const expected = await directScore(model, bytes);
+      assert.ok(Math.abs(result.score - expected) <= 1e-5, `engine ${result.score} vs direct ${expected}`);
+      assert.equal(result.flagged, result.score >= 0.5);
+      assert.equal(result.label, result.flagged ? 'mercury' : 'clean');
+      assert.equal(result.threshold, 0.5);
+      assert.equal(result.modelName, 'tiny-cnn');
+      assert.equal(result.modelVersion, '1.0.0');
+      assert.ok(result.decodeMs > 0 && result.inferenceMs > 0 && result.queueMs >= 0);
+    }
+  });
+
+  it('batches concurrent requests, with the same scores as single runs', TIMEOUT, async () => {
+    const single: ClassifyResult[] = [];
+    for (const bytes of images) single.push(await engine.classify({ bytes })); // one at a time: batches of 1
+    assert.ok(single.every((r) => r.batchSize === 1));
+    const distinct = new Set(single.map((r) => r.score.toFixed(4)));
+    assert.equal(distinct.size, images.length, 'the images score differently, so a mixed-up slot would show');
+    const concurrent = await Promise.all(images.map((bytes) => engine.classify({ bytes })));
+    assert.ok(Math.max(...concurrent.map((r) => r.batchSize)) > 1, `batch sizes ${concurrent.map((r) => r.batchSize)}`);
+    concurrent.forEach((r, i) => {
+      assert.ok(Math.abs(r.score - single[i]!.score) <= 1e-5, `image ${i}: ${r.score} batched vs ${single[i]!.score} alone`);
+      assert.equal(r.label, single[i]!.label);
+    });
+    const metrics = await registry.metrics();
+    const sample = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1]);
+    const batchesOf1 = sample(/^quicksilver_worker_batch_size_bucket\{le="1"[^}]*\} (\d+)$/m);
+    const batches = sample(/^quicksilver_worker_batch_size_count(?:\{[^}]*\})? (\d+)$/m);
+    assert.ok(batches > batchesOf1, `the batch-size histogram saw batches larger than 1 (${batchesOf1} of ${batches} were 1)`);
+  });
+
+  it('rejects corrupt, non-image, empty and bomb inputs with their codes, and keeps serving', TIMEOUT, async () => {
+    const good = images[2]!;
+    const cases: [string, Buffer][] = [
+      ['IMAGE_CORRUPT', good.subarray(0, Math.floor(good.length / 3))],
+      ['UNSUPPORTED_FORMAT', Buffer.from('specimen 0042, Lycopodiaceae\n')],
+      ['IMAGE_EMPTY', Buffer.alloc(0)],
+      ['IMAGE_TOO_LARGE', pngBomb()],
+    ];
+    const startedAt = performance.now();
+    const outcomes = await Promise.allSettled([...cases.map(([, bytes]) => engine.classify({ bytes })), engine.classify({ bytes: good })]);
+    assert.ok(performance.now() - startedAt < 5000, 'bad inputs fail fast');
+    cases.forEach(([code], i) => {
+      const outcome = outcomes[i]!;
+      assert.equal(outcome.status, 'rejected', code);
+      assert.equal((outcome as PromiseRejectedResult).reason.code, code);
+    });
+    const expected = await directScore(model, good);
+    assert.equal(outcomes[4]!.status, 'fulfilled', 'a good image in the same batch window is served');
+    const sameWindow = (outcomes[4] as PromiseFulfilledResult<ClassifyResult>).value;
+    assert.ok(Math.abs(sameWindow.score - expected) <= 1e-5, 'its slot was moved into the failed ones\' place intact');
+    const after = await engine.classify({ bytes: good });
+    assert.ok(Math.abs(after.score - expected) <= 1e-5);
+    const metrics = await registry.metrics();
+    for (const [code] of cases) assert.match(metrics, new RegExp(`quicksilver_worker_errors_total\\{code="${code}"[^}]*\\} 1`));
+  });
+
+  it('rejects an unknown model with UNKNOWN_MODEL', TIMEOUT, async () => {
+    await assert.rejects(engine.classify({ bytes: images[0]!, modelName: 'no-such-model' }), codeOf('UNKNOWN_MODEL'));
+    await assert.rejects(engine.classify({ bytes: images[0]!, modelName: 'tiny-cnn@9.9.9' }), codeOf('UNKNOWN_MODEL'));
+    assert.equal((await engine.classify({ bytes: images[0]!, modelName: 'tiny-cnn@1.0.0' })).modelVersion, '1.0.0');
+  });
+
+  it('drops a request whose signal aborts before it runs', TIMEOUT, async () => {
+    await assert.rejects(engine.classify({ bytes: images[3]!, signal: AbortSignal.abort(new QuicksilverError('DEADLINE_EXCEEDED', 'gone')) }),
+      codeOf('DEADLINE_EXCEEDED'));
+  });
+
+  it('refuses a model whose file does not match its sha256, serves the others, newest version by default', TIMEOUT, async () => {
+    const dir = join(root, 'mixed');
+    await writeTinyCnnModel(dir, { version: '1.0.0' });
+    await writeTinyCnnModel(dir, { version: '1.2.0', seed: 777 });
+    await writeTinyCnnModel(dir, { version: '1.10.0-rc.1', seed: 778 });
+    const tampered = await writeTinyCnnModel(dir, { name: 'tampered-cnn', seed: 99 });
+    await writeFile(tampered.modelPath, Buffer.concat([Buffer.from(tampered.modelPath), Buffer.alloc(8)])); // replaced file
+    const mixedRegistry = new Registry();
+    const mixed = new InferenceEngine(engineOptions(dir, { registry: mixedRegistry }));
+    await mixed.start();
+    try {
+      assert.deepEqual(mixed.models.map((m) => `${m.name}@${m.version}`), ['tiny-cnn@1.10.0-rc.1', 'tiny-cnn@1.2.0', 'tiny-cnn@1.0.0']);
+      assert.equal((await mixed.classify({ bytes: images[0]! })).modelVersion, '1.10.0-rc.1');
+      assert.equal((await mixed.classify({ bytes: images[0]!, modelName: 'tiny-cnn@1.0.0' })).modelVersion, '1.0.0');
+      await assert.rejects(mixed.classify({ bytes: images[0]!, modelName: 'tampered-cnn' }), codeOf('UNKNOWN_MODEL'));
+      assert.match(await mixedRegistry.metrics(), /quicksilver_worker_model_load_failures_total\{reason="checksum_mismatch"[^}]*\} 1/);
+    } finally {
+      await mixed.stop(AbortSignal.timeout(5000));
+    }
+    assert.ok(compareVersions('1.10.0', '1.9.0') > 0 && compareVersions('1.0.0-rc.1', '1.0.0') < 0);
+
+    const onlyBad = join(root, 'only-bad');
+    const bad = await writeTinyCnnModel(onlyBad, { seed: 5 });
+    await writeFile(bad.modelPath, Buffer.from('not the model the manifest describes'));
+    const badRegistry = new Registry();
+    const refused = new InferenceEngine(engineOptions(onlyBad, { registry: badRegistry }));
+    await assert.rejects(refused.start(), codeOf('MODEL_CHECKSUM_MISMATCH'));
+    assert.equal(refused.ready, false);
+    assert.match(await badRegistry.metrics(), /quicksilver_worker_model_load_failures_total\{reason="checksum_mismatch"[^}]*\} 1/);
+  });
+
+  const cudaInstalled = existsSync(join(ortBinaryDir(), 'libonnxruntime_providers_cuda.so'));
+
+  it('falls back from cuda to cpu and logs why cuda failed', { ...TIMEOUT, skip: cudaInstalled && 'the CUDA provider is installed here' }, async () => {
+    const { logger, lines } = captureLogger();
+    const fallback = new InferenceEngine(engineOptions(modelsDir, { executionProviders: ['cuda', 'cpu'], logger }));
+    await fallback.start();
+    try {
+      assert.equal(fallback.executionProvider, 'cpu');
+      const chosen = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('execution provider:'));
+      assert.ok(chosen, 'one line names the chosen provider');
+      assert.equal(chosen.provider, 'cpu');
+      assert.match(String((chosen.failed as string[])[0]), /^cuda: .*(shared library|libonnxruntime_providers_cuda)/);
+      assert.ok((await fallback.classify({ bytes: images[0]! })).score >= 0);
+    } finally {
+      await fallback.stop(AbortSignal.timeout(5000));
+    }
+  });
+
+  it('with requireGpu, fails start() instead of falling back to cpu', { ...TIMEOUT, skip: cudaInstalled && 'the CUDA provider is installed here' }, async () => {
+    for (const executionProviders of [['cuda'], ['cuda', 'cpu']] as const) {
+      const strict = new InferenceEngine(engineOptions(modelsDir, { executionProviders: [...executionProviders], requireGpu: true }));
+      await assert.rejects(strict.start(), (e: QuicksilverError) =>
+        e.code === 'CONFIG_INVALID' && /requireGpu/.test(e.message) && /cuda: /.test(e.message));
+      assert.equal(strict.ready, false);
+      assert.equal(strict.executionProvider, 'none');
+    }
+  });
+
+  it('stop() drains queued work, then refuses new work with SHUTTING_DOWN', TIMEOUT, async () => {
+    const stopping = new InferenceEngine(engineOptions(modelsDir, { maxQueueDelayMicros: 5_000_000 }));
+    await stopping.start();
+    const queued = Promise.all(images.slice(0, 4).map((bytes) => stopping.classify({ bytes })));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await stopping.stop(AbortSignal.timeout(5000));
+    assert.equal((await queued).length, 4, 'queued work ran without waiting out the 5 s delay');
+    await assert.rejects(stopping.classify({ bytes: images[0]! }), codeOf('SHUTTING_DOWN'));
+    await stopping.stop(AbortSignal.timeout(10)); // idempotent
+  });
+});
