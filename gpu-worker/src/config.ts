@@ -10,8 +10,8 @@ export const WorkerConfigSchema = z.object({
   coordinatorAddress: z.string().default('127.0.0.1:50051').describe('host:port of the coordinator gRPC server'),
   workerId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).default(defaultWorkerId).describe('worker name shown in metrics and logs (default: hostname-pid)'),
   modelsDir: z.string().default('models').describe('folder scanned for <name>/<version>/manifest.json'),
-  executionProviders: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cpu'])
-    .describe('onnxruntime execution providers tried in order, e.g. cuda,webgpu,cpu (see docs/gpu.md)'),
+  executionProviders: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cuda', 'webgpu', 'cpu'])
+    .describe('onnxruntime execution providers tried in order; the first that loads runs the models (see docs/gpu.md)'),
   cudaDeviceId: z.number().int().min(0).default(0).describe('CUDA device ordinal for the cuda provider'),
   requireGpu: z.boolean().default(false).describe('fail at start instead of falling back to the cpu provider'),
   maxBatchSize: z.number().int().min(1).max(256).default(8).describe('largest batch run at once (dynamic batching)'),
