@@ -55,7 +55,8 @@ export async function startCluster(options: {
     const config = loadConfig(WorkerConfigSchema, 'QS_TEST_UNUSED', {
       flags: {
         coordinatorAddress, workerId: `test-worker-${++counter}`, modelsDir: referenceModelsDir(), healthAddress: '127.0.0.1:0',
-        metricsHost: '127.0.0.1', metricsPort: 0, decodeConcurrency: 1, intraOpThreads: 1, logLevel: 'silent', ...options.worker, ...overrides,
+        metricsHost: '127.0.0.1', metricsPort: 0, decodeConcurrency: 1, intraOpThreads: 1, executionProviders: ['cpu'], logLevel: 'silent',
+        ...options.worker, ...overrides,
       },
     });
     const worker = new Worker(config, silentLogger, createRegistry('gpu-worker'));
