@@ -14,6 +14,7 @@ export const ImageHeaderSchema = z.object({
   fileName: z.string().max(255).refine((name) => name.length > 0 && !/[\\/\0]/.test(name) && name !== '.' && name !== '..',
     'must be a plain file name without directory parts'),
   modelName: z.string().regex(/^([a-z0-9][a-z0-9._-]{0,63})?$/, 'must be empty or a model name [a-z0-9._-]'),
+  priority: z.enum(['PRIORITY_UNSPECIFIED', 'PRIORITY_REALTIME', 'PRIORITY_BULK']).default('PRIORITY_UNSPECIFIED'),
 });
 export type ImageHeaderFields = z.infer<typeof ImageHeaderSchema>;
 
@@ -23,3 +24,6 @@ export function validateImageHeader(header: unknown): { ok: true; header: ImageH
   if (result.success) return { ok: true, header: result.data };
   return { ok: false, reason: result.error.issues.map((i) => `${i.path.join('.') || 'header'}: ${i.message}`).join('; ') };
 }
+
+/** The dispatcher's priority class for a header's priority (unspecified = realtime). */
+export const priorityClassOf = (priority: ImageHeaderFields['priority']): 'realtime' | 'bulk' => (priority === 'PRIORITY_BULK' ? 'bulk' : 'realtime');

@@ -10,6 +10,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { isErrorCode, QuicksilverError } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/logger.js';
+import { PRIORITY_CLASSES, TaskQueue, type PriorityClass } from './task-queue.js';
 
 export interface DispatchTask {
   taskId: string;
@@ -19,6 +20,10 @@ export interface DispatchTask {
   sha256: string;
   fileName: string;
   bytes: Buffer;
+  /** realtime (conveyor) work is always dispatched before bulk (re-scan) work. */
+  priority: PriorityClass;
+  /** Station the image came from: stations share a priority class round-robin. */
+  stationId: string;
 }
 
 export interface WorkerInfo {
@@ -77,6 +82,8 @@ export interface DispatcherOptions {
 
 interface PendingTask {
   task: DispatchTask;
+  priority: PriorityClass;
+  station: string;
   submittedAt: number;
   dispatchedAt: number;
   attempts: number;
@@ -99,7 +106,7 @@ interface ConnectedWorker {
 }
 
 export class Dispatcher {
-  private readonly queue: PendingTask[] = [];
+  private readonly queue = new TaskQueue<PendingTask>();
   private readonly workers = new Map<string, ConnectedWorker>();
   private readonly heartbeatCheck: NodeJS.Timeout;
   private accepting = true;
@@ -108,7 +115,7 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     const registers = [options.registry];
     this.metrics = {
-      queueDepth: new Gauge({ name: 'quicksilver_coordinator_queue_depth', help: 'Tasks waiting for a worker', registers }),
+      queueDepth: new Gauge({ name: 'quicksilver_coordinator_queue_depth', help: 'Tasks waiting for a worker, per priority class', labelNames: ['priority'], registers }),
       inFlight: new Gauge({ name: 'quicksilver_coordinator_worker_in_flight', help: 'Tasks outstanding per worker', labelNames: ['worker'], registers }),
       credits: new Gauge({ name: 'quicksilver_coordinator_worker_credits', help: 'Task credit (max in flight) advertised per worker', labelNames: ['worker'], registers }),
       workers: new Gauge({ name: 'quicksilver_coordinator_workers_connected', help: 'Workers connected', registers }),
@@ -121,7 +128,7 @@ export class Dispatcher {
   }
 
   get queueDepth(): number {
-    return this.queue.length;
+    return this.queue.size;
   }
 
   get connectedWorkers(): WorkerInfo[] {
@@ -129,7 +136,7 @@ export class Dispatcher {
   }
 
   get outstandingTasks(): number {
-    let count = this.queue.length;
+    let count = this.queue.size;
     for (const worker of this.workers.values()) count += worker.inFlight.size;
     return count;
   }
@@ -173,14 +180,14 @@ export class Dispatcher {
         this.queue.unshift(pending);
       }
     }
-    this.metrics.queueDepth.set(this.queue.length);
+    this.updateQueueDepth();
     this.pump();
   }
 
   /** Submits a task; resolves with the worker's classification or rejects with a QuicksilverError. */
   submit(task: DispatchTask, signal?: AbortSignal): Promise<DispatchOutcome> {
     if (!this.accepting) return Promise.reject(new QuicksilverError('SHUTTING_DOWN', 'the coordinator is shutting down'));
-    if (this.queue.length >= this.options.maxQueuedTasks) {
+    if (this.queue.size >= this.options.maxQueuedTasks) {
       return Promise.reject(new QuicksilverError('OVERLOADED', `the coordinator queue is full (${this.options.maxQueuedTasks} tasks); retry later`));
     }
     if (this.workers.size > 0 && !this.anyWorkerServes(task.modelName)) {
@@ -189,7 +196,7 @@ export class Dispatcher {
     }
     return new Promise<DispatchOutcome>((resolve, reject) => {
       const pending: PendingTask = {
-        task, submittedAt: performance.now(), dispatchedAt: 0, attempts: 0, everHadWorker: false, settled: false, resolve, reject,
+        task, priority: task.priority, station: task.stationId, submittedAt: performance.now(), dispatchedAt: 0, attempts: 0, everHadWorker: false, settled: false, resolve, reject,
         timer: setTimeout(() => this.expire(pending), this.options.taskTimeoutMs),
         signal,
       };
@@ -203,7 +210,7 @@ export class Dispatcher {
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
       this.queue.push(pending);
-      this.metrics.queueDepth.set(this.queue.length);
+      this.updateQueueDepth();
       this.pump();
     });
   }
@@ -236,7 +243,7 @@ export class Dispatcher {
           this.metrics.requeued.inc({ reason: 'worker_error' });
           pending.workerId = undefined;
           this.queue.unshift(pending);
-          this.metrics.queueDepth.set(this.queue.length);
+          this.updateQueueDepth();
         } else {
           const code = isErrorCode(error.code) ? error.code : 'INTERNAL';
           this.settle(pending, undefined, new QuicksilverError(code, error.reason, { retryable: error.retryable }));
@@ -273,17 +280,13 @@ export class Dispatcher {
     return false;
   }
 
-  /** Hands queued tasks to workers with spare credit, in queue order. */
+  /** Hands queued tasks to workers with spare credit: realtime first, stations round-robin. */
   private pump(): void {
-    if (this.queue.length === 0 || this.workers.size === 0) return;
-    for (let index = 0; index < this.queue.length;) {
-      const pending = this.queue[index]!;
-      const worker = this.pickWorker(pending.task.modelName);
-      if (!worker) {
-        index++;
-        continue;
-      }
-      this.queue.splice(index, 1);
+    if (this.queue.size === 0 || this.workers.size === 0) return;
+    for (;;) {
+      let worker: ConnectedWorker | undefined;
+      const pending = this.queue.take((candidate) => (worker = this.pickWorker(candidate.task.modelName)) !== undefined);
+      if (!pending || !worker) break;
       pending.attempts++;
       pending.everHadWorker = true;
       pending.workerId = worker.info.id;
@@ -294,7 +297,11 @@ export class Dispatcher {
       this.metrics.dispatched.inc({ worker: worker.info.id });
       worker.channel.sendTask(pending.task);
     }
-    this.metrics.queueDepth.set(this.queue.length);
+    this.updateQueueDepth();
+  }
+
+  private updateQueueDepth(): void {
+    for (const priority of PRIORITY_CLASSES) this.metrics.queueDepth.set({ priority }, this.queue.sizeOf(priority));
   }
 
   private pickWorker(modelName: string): ConnectedWorker | undefined {
@@ -328,11 +335,7 @@ export class Dispatcher {
     pending.settled = true;
     clearTimeout(pending.timer);
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
-    const queued = this.queue.indexOf(pending);
-    if (queued >= 0) {
-      this.queue.splice(queued, 1);
-      this.metrics.queueDepth.set(this.queue.length);
-    }
+    if (this.queue.remove(pending)) this.updateQueueDepth();
     // An in-flight task that is settled early (deadline, abort) keeps its credit until the worker answers or is lost.
     if (outcome) pending.resolve(outcome);
     else pending.reject(error ?? new QuicksilverError('INTERNAL', 'task settled without outcome'));

@@ -7,7 +7,7 @@ import type { InspectResponse } from '../../common/src/generated/quicksilver/v1/
 import type { Verdict } from '../../common/src/generated/quicksilver/v1/Verdict.js';
 import type { Rejection } from '../../common/src/generated/quicksilver/v1/Rejection.js';
 import { QuicksilverError, toQuicksilverError, type ErrorCode } from '../../common/src/errors.js';
-import { validateImageHeader, type ImageHeaderFields } from '../../common/src/image-header.js';
+import { priorityClassOf, validateImageHeader, type ImageHeaderFields } from '../../common/src/image-header.js';
 import type { Logger } from '../../common/src/logger.js';
 import { sniffImageFormat } from '../../common/src/preprocess.js';
 import type { VerdictEvent, VerdictPublisher } from '../../common/src/verdict-event.js';
@@ -137,7 +137,7 @@ export class InspectionService {
     const modelName = header.modelName || this.options.defaultModel;
     const outcome = await dispatcher.submit({
       taskId: randomUUID(), idempotencyKey: header.idempotencyKey, modelName, contentType: header.contentType,
-      sha256: header.sha256, fileName: header.fileName, bytes: image,
+      sha256: header.sha256, fileName: header.fileName, bytes: image, priority: priorityClassOf(header.priority), stationId: header.stationId,
     });
     const uploadMs = completeAt - upload.receivedAt;
     const transferMs = Math.max(0, outcome.roundTripMs - outcome.decodeMs - outcome.inferenceMs);

@@ -20,8 +20,9 @@ const worker = (id: string, maxInFlight: number, models = ['m']): WorkerInfo => 
   id, executionProvider: 'cpu', device: 'test', models: models.map((name) => ({ name, version: '1.0.0' })), maxBatchSize: 4, maxInFlight,
 });
 let seq = 0;
-const task = (modelName = 'm'): DispatchTask => ({
+const task = (modelName = 'm', extra: Partial<DispatchTask> = {}): DispatchTask => ({
   taskId: `t${++seq}`, idempotencyKey: `k${seq}`, modelName, contentType: 'image/jpeg', sha256: '0'.repeat(64), fileName: `f${seq}.jpg`, bytes: Buffer.alloc(1),
+  priority: 'realtime', stationId: 's1', ...extra,
 });
 const classification = { label: 'clean', score: 0.1, threshold: 0.5, flagged: false, modelName: 'm', modelVersion: '1.0.0' };
 const newDispatcher = (overrides: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}) =>
@@ -111,6 +112,28 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     assert.equal(channel.sent.length, 3, 'retried');
     dispatcher.completeTask('w', { taskId: channel.sent[2]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
     assert.equal((await flaky).attempts, 2);
+    dispatcher.close();
+  });
+
+  it('dispatches realtime work before bulk work, and stations round-robin within a class', async () => {
+    const dispatcher = newDispatcher();
+    const pending = [
+      ...Array.from({ length: 3 }, () => dispatcher.submit(task('m', { priority: 'bulk', stationId: 'rescan' }))),
+      ...Array.from({ length: 3 }, () => dispatcher.submit(task('m', { stationId: 'busy' }))),
+      dispatcher.submit(task('m', { stationId: 'quiet' })),
+    ];
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('w', 1), channel);
+    const order: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const sent = channel.sent[i]!;
+      order.push(`${sent.priority}:${sent.stationId}`);
+      dispatcher.completeTask('w', { taskId: sent.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    }
+    assert.deepEqual(order, [
+      'realtime:busy', 'realtime:quiet', 'realtime:busy', 'realtime:busy', 'bulk:rescan', 'bulk:rescan', 'bulk:rescan',
+    ]);
+    await Promise.all(pending);
     dispatcher.close();
   });
 });

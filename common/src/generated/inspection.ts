@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { MessageTypeDefinition } from '@grpc/proto-loader';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Accepted as _quicksilver_v1_Accepted, Accepted__Output as _quicksilver_v1_Accepted__Output } from './quicksilver/v1/Accepted.js';
 import type { ImageChunk as _quicksilver_v1_ImageChunk, ImageChunk__Output as _quicksilver_v1_ImageChunk__Output } from './quicksilver/v1/ImageChunk.js';
@@ -28,6 +28,7 @@ export interface ProtoGrpcType {
        * the same stream; every message names the image it belongs to by its idempotency key.
        */
       Inspection: SubtypeConstructor<typeof grpc.Client, _quicksilver_v1_InspectionClient> & { service: _quicksilver_v1_InspectionDefinition }
+      Priority: EnumTypeDefinition
       Rejection: MessageTypeDefinition<_quicksilver_v1_Rejection, _quicksilver_v1_Rejection__Output>
       StageTimings: MessageTypeDefinition<_quicksilver_v1_StageTimings, _quicksilver_v1_StageTimings__Output>
       Verdict: MessageTypeDefinition<_quicksilver_v1_Verdict, _quicksilver_v1_Verdict__Output>

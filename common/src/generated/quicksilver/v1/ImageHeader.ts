@@ -1,5 +1,6 @@
 // Original file: proto/quicksilver/v1/inspection.proto
 
+import type { Priority as _quicksilver_v1_Priority, Priority__Output as _quicksilver_v1_Priority__Output } from '../../quicksilver/v1/Priority.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -43,6 +44,10 @@ export interface ImageHeader {
    * Model to run; empty means the coordinator's default model.
    */
   'modelName'?: (string);
+  /**
+   * Scheduling class; unspecified means REALTIME (a conveyor waiting for its flag).
+   */
+  'priority'?: (_quicksilver_v1_Priority);
 }
 
 /**
@@ -86,4 +91,8 @@ export interface ImageHeader__Output {
    * Model to run; empty means the coordinator's default model.
    */
   'modelName': (string);
+  /**
+   * Scheduling class; unspecified means REALTIME (a conveyor waiting for its flag).
+   */
+  'priority': (_quicksilver_v1_Priority__Output);
 }
