@@ -62,6 +62,24 @@ export const ModelManifestSchema = z.object({
     precision: probability,
     recall: probability,
     f1: probability,
+    /** Optional: the counts behind the ratios (positive = positiveLabel). */
+    confusion: z.object({
+      tp: z.number().int().nonnegative(),
+      fp: z.number().int().nonnegative(),
+      tn: z.number().int().nonnegative(),
+      fn: z.number().int().nonnegative(),
+    }).optional(),
+    /** Optional: for a synthetic validation set, the `quicksilver synth` set options that regenerate it bit for bit. */
+    synthetic: z.object({
+      seed: z.number().int().nonnegative(),
+      count: z.number().int().positive(),
+      contaminatedFraction: probability,
+      width: z.number().int().positive(),
+      height: z.number().int().positive(),
+      format: z.enum(['jpeg', 'png', 'tiff']),
+      quality: z.number().int().min(1).max(100),
+      shift: z.enum(['none', 'paper-tone', 'illumination']),
+    }).optional(),
   }),
   /** Histogram of positive-label scores on the validation set (label-free drift reference). */
   referenceScores: z.object({

@@ -148,6 +148,10 @@ export class Dispatcher {
     this.metrics.workers.set(this.workers.size);
     this.metrics.credits.set({ worker: info.id }, info.maxInFlight);
     this.metrics.inFlight.set({ worker: info.id }, 0);
+    if (info.maxInFlight < info.maxBatchSize) {
+      this.options.logger.warn({ worker: info.id, maxInFlight: info.maxInFlight, maxBatchSize: info.maxBatchSize },
+        'worker credit is below its max batch size: its batches can never fill (raise maxInFlight to >= 2 x maxBatchSize)');
+    }
     this.options.logger.info({ worker: info.id, provider: info.executionProvider, device: info.device, models: info.models, maxInFlight: info.maxInFlight, maxBatchSize: info.maxBatchSize }, 'worker registered');
     this.pump();
   }
