@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import type { ImageHeader__Output as ImageHeader } from '../../common/src/generated/quicksilver/v1/ImageHeader.js';
-import { sniffImageFormat, type ImageFormat } from '../../common/src/preprocess.js';
+import { sniffImageFormat, type ImageFormat } from '../../common/src/image-format.js';
 import { barcodeFromFileName } from './barcode.js';
 
 export type { ImageHeader };
@@ -65,5 +65,7 @@ export async function describeImageFile(path: string, station: { stationId: stri
     sha256,
     fileName,
     modelName: station.modelName,
+    // A station's conveyor waits for its flag: always real-time work.
+    priority: 'PRIORITY_REALTIME',
   };
 }

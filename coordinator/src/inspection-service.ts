@@ -9,7 +9,7 @@ import type { Rejection } from '../../common/src/generated/quicksilver/v1/Reject
 import { QuicksilverError, toQuicksilverError, type ErrorCode } from '../../common/src/errors.js';
 import { priorityClassOf, validateImageHeader, type ImageHeaderFields } from '../../common/src/image-header.js';
 import type { Logger } from '../../common/src/logger.js';
-import { sniffImageFormat } from '../../common/src/preprocess.js';
+import { sniffImageFormat } from '../../common/src/image-format.js';
 import type { VerdictEvent, VerdictPublisher } from '../../common/src/verdict-event.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import type { Dispatcher } from './dispatcher.js';
