@@ -123,6 +123,7 @@ export class Dispatcher {
       requeued: new Counter({ name: 'quicksilver_coordinator_tasks_requeued_total', help: 'Tasks sent back to the queue', labelNames: ['reason'], registers }),
       workerLosses: new Counter({ name: 'quicksilver_coordinator_worker_losses_total', help: 'Workers dropped', labelNames: ['reason'], registers }),
     };
+    this.updateQueueDepth();
     this.heartbeatCheck = setInterval(() => this.dropSilentWorkers(), Math.max(100, Math.floor(options.heartbeatTimeoutMs / 3)));
     this.heartbeatCheck.unref();
   }

@@ -63,7 +63,7 @@ describe('quicksilver CLI', { timeout: 120_000 }, () => {
     await until(() => logs.includes('coordinator ready'), 30_000, 'coordinator ready');
     const metricsUrl = JSON.parse(logs.split('\n').find((line) => line.includes('metrics served'))!).url as string;
     const metrics = await (await fetch(metricsUrl)).text();
-    assert.match(metrics, /quicksilver_coordinator_queue_depth 0/);
+    assert.match(metrics, /quicksilver_coordinator_queue_depth\{priority="realtime"[^}]*\} 0/);
     assert.match(metrics, /# TYPE quicksilver_coordinator_end_to_end_duration_seconds histogram/);
     assert.equal((await fetch(metricsUrl.replace('/metrics', '/readyz'))).status, 200);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
