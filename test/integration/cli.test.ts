@@ -60,6 +60,7 @@ describe('quicksilver CLI', { timeout: 120_000 }, () => {
       '--nats-servers', nats.url, '--shutdown-grace-ms', '3000'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let logs = '';
     child.stderr!.on('data', (data: Buffer) => { logs += data.toString(); });
+    after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
     await until(() => logs.includes('coordinator ready'), 30_000, 'coordinator ready');
     const metricsUrl = JSON.parse(logs.split('\n').find((line) => line.includes('metrics served'))!).url as string;
     const metrics = await (await fetch(metricsUrl)).text();
