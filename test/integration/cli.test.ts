@@ -55,12 +55,12 @@ describe('quicksilver CLI', { timeout: 120_000 }, () => {
     assert.match(result.stderr, /MODEL_CHECKSUM_MISMATCH/);
   });
 
-  it('the coordinator becomes ready, then drains and exits 0 on SIGTERM', async () => {
+  it('the coordinator becomes ready, then drains and exits 0 on SIGTERM', async (t) => {
     const child = spawn(process.execPath, [cliEntry(), 'coordinator', '--grpc-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', '0',
       '--nats-servers', nats.url, '--shutdown-grace-ms', '3000'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let logs = '';
     child.stderr!.on('data', (data: Buffer) => { logs += data.toString(); });
-    after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
     await until(() => logs.includes('coordinator ready'), 30_000, 'coordinator ready');
     const metricsUrl = JSON.parse(logs.split('\n').find((line) => line.includes('metrics served'))!).url as string;
     const metrics = await (await fetch(metricsUrl)).text();
