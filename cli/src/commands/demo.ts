@@ -2,17 +2,15 @@
 // a coordinator, N workers and an agent (real processes, real gRPC, real NATS), lets a simulated
 // conveyor write synthetic sheets into the agent's hot folder, prints each verdict live and ends
 // with a summary (accuracy against the synthetic truth, throughput, latency, where metrics are).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { NatsVerdictSubscriber } from '../../../common/src/adapters/nats-verdict-subscriber.js';
 import { NATS_INSTALL_HINT, NatsServerProcess, natsServerAvailable } from '../../../common/src/nats-server-process.js';
-import { cliEntry, repoRoot } from '../../../common/src/paths.js';
+import { freePort, LocalProcesses } from '../../../common/src/local-processes.js';
+import { repoRoot } from '../../../common/src/paths.js';
 import { syntheticSheets, type SheetTruth } from '../../../common/src/synth/index.js';
 
 interface DemoOptions {
@@ -51,39 +49,6 @@ export function demoCommand(): Command {
     .action(async (options: DemoOptions) => runDemo(options));
 }
 
-async function freePort(preferred = 0): Promise<number> {
-  const tryPort = (port: number) => new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : port));
-    });
-  });
-  if (preferred) {
-    try {
-      return await tryPort(preferred);
-    } catch {
-      // taken: fall through to any free port
-    }
-  }
-  return tryPort(0);
-}
-
-async function waitReady(url: string, name: string, child: ChildProcess, logFile: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}; see ${logFile}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${name} not ready after ${timeoutMs / 1000} s; see ${logFile}`);
-}
-
 /** Writes a sheet the way a conveyor does: the file appears, grows in pieces, then stops. */
 async function conveyorWrite(path: string, bytes: Buffer): Promise<void> {
   const handle = await open(path, 'w');
@@ -111,22 +76,13 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const hotFolder = join(dir, 'hot-folder');
   mkdirSync(logs, { recursive: true });
   mkdirSync(hotFolder, { recursive: true });
-  const children: { name: string; child: ChildProcess }[] = [];
+  const processes = new LocalProcesses(logs);
   const nats = new NatsServerProcess(join(dir, 'nats'));
   const subscriber = { instance: undefined as NatsVerdictSubscriber | undefined };
   let interrupted = false;
   const onInterrupt = () => { interrupted = true; };
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
-
-  const start = (name: string, args: string[], relayStdout = false) => {
-    const logFile = join(logs, `${name}.log`);
-    const child = spawn(process.execPath, [cliEntry(), ...args], { cwd: repoRoot(), stdio: ['ignore', relayStdout ? 'pipe' : 'ignore', 'pipe'] });
-    child.stderr!.pipe(createWriteStream(logFile));
-    if (relayStdout) createInterface({ input: child.stdout! }).on('line', (line) => console.log(`  ${line}`));
-    children.push({ name, child });
-    return { child, logFile };
-  };
 
   try {
     console.log(`Quicksilver demo in ${dir}`);
@@ -135,18 +91,18 @@ async function runDemo(options: DemoOptions): Promise<void> {
     const grpcPort = await freePort();
     const metricsPort = await freePort(options.metricsPort);
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
-    const coordinator = start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url]);
-    await waitReady(`http://127.0.0.1:${metricsPort}/readyz`, 'coordinator', coordinator.child, coordinator.logFile);
+    const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url]);
+    await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     console.log(`  coordinator on ${coordinatorAddress}, metrics http://127.0.0.1:${metricsPort}/metrics`);
 
     const workerMetrics: string[] = [];
     for (let i = 1; i <= options.workers; i++) {
       const port = await freePort();
-      const worker = start(`worker-${i}`, ['worker', '--coordinator-address', coordinatorAddress, '--worker-id', `demo-worker-${i}`,
+      const worker = processes.start(`worker-${i}`, ['worker', '--coordinator-address', coordinatorAddress, '--worker-id', `demo-worker-${i}`,
         '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-port', String(port), '--decode-concurrency', '1',
         '--intra-op-threads', '1']);
       workerMetrics.push(`http://127.0.0.1:${port}/metrics`);
-      await waitReady(`http://127.0.0.1:${port}/readyz`, `worker-${i}`, worker.child, worker.logFile);
+      await processes.waitReady(worker, `http://127.0.0.1:${port}/readyz`);
     }
     console.log(`  ${options.workers} workers ready, metrics ${workerMetrics.join(' ')}`);
 
@@ -154,8 +110,8 @@ async function runDemo(options: DemoOptions): Promise<void> {
     subscriber.instance = new NatsVerdictSubscriber([nats.url]);
     await subscriber.instance.start((event) => published.push(event.idempotencyKey));
 
-    start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1',
-      '--stability-threshold-ms', '300'], true);
+    processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1',
+      '--stability-threshold-ms', '300'], (line) => console.log(`  ${line}`));
     console.log(`  agent watching ${hotFolder}\n\nConveyor running (${options.live ? 'live, Ctrl-C to stop' : `${options.count} sheets`}):`);
 
     const truth = new Map<string, SheetTruth>();
@@ -187,7 +143,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     await subscriber.instance?.stop().catch(() => {});
-    await Promise.all([...children].reverse().map(({ child }) => stopChild(child)));
+    await processes.stopAll();
     await nats.stop();
     if (options.keep) console.log(`Kept ${dir} (images, verdicts, logs).`);
     else rmSync(dir, { recursive: true, force: true });
@@ -200,15 +156,6 @@ function safeList(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 interface VerdictFile { label: string; flagged: boolean; score: number; timings?: { totalMs?: number } }

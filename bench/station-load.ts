@@ -1,0 +1,122 @@
+// Benchmark load generator: simulated stations that stream in-memory images to the coordinator over
+// the real Inspect protocol (header + 1 MiB chunks), each keeping a bounded number in flight or
+// sending at a fixed interval, and recording latency from header sent to verdict received.
+import { createHash } from 'node:crypto';
+import { CHUNK_BYTES, channelOptions, grpc, inspectionProto } from '../common/src/adapters/grpc-services.js';
+import type { InspectRequest } from '../common/src/generated/quicksilver/v1/InspectRequest.js';
+import type { InspectResponse__Output } from '../common/src/generated/quicksilver/v1/InspectResponse.js';
+import { sniffImageFormat } from '../common/src/image-format.js';
+
+export interface BenchImage {
+  name: string;
+  bytes: Buffer;
+  sha256: string;
+  contentType: string;
+}
+
+export function toBenchImage(name: string, bytes: Buffer): BenchImage {
+  const format = sniffImageFormat(bytes) ?? 'jpeg';
+  return { name, bytes, sha256: createHash('sha256').update(bytes).digest('hex'), contentType: `image/${format}` };
+}
+
+export interface StationResult {
+  latenciesMs: number[];
+  verdicts: number;
+  rejections: Record<string, number>;
+}
+
+export interface StationOptions {
+  address: string;
+  stationId: string;
+  images: BenchImage[];
+  priority: 'PRIORITY_REALTIME' | 'PRIORITY_BULK';
+  /** Saturating mode: keep this many images in flight. */
+  inFlight?: number;
+  /** Paced mode: one image every intervalMs (jittered ±25 %). */
+  intervalMs?: number;
+  /** Stop after this many images (saturating) or when the signal aborts. */
+  total?: number;
+  signal?: AbortSignal;
+}
+
+let sequence = 0;
+
+/** Runs one station until `total` images are answered or the signal aborts; resolves with its measurements. */
+export async function runStation(options: StationOptions): Promise<StationResult> {
+  const client = new inspectionProto.Inspection(options.address, grpc.credentials.createInsecure(), { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
+  const call = client.Inspect();
+  const pending = new Map<string, number>();
+  const result: StationResult = { latenciesMs: [], verdicts: 0, rejections: {} };
+  let sent = 0;
+  let answered = 0;
+  let done: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const limit = options.total ?? Number.MAX_SAFE_INTEGER;
+
+  const write = (message: InspectRequest) => new Promise<void>((resolve) => {
+    if (call.write(message)) resolve();
+    else call.once('drain', () => resolve());
+  });
+  const sendOne = async () => {
+    const image = options.images[sent % options.images.length]!;
+    sent++;
+    const key = `${options.stationId}:${image.sha256.slice(0, 32)}:${process.pid}.${++sequence}`;
+    pending.set(key, performance.now());
+    await write({ header: { idempotencyKey: key, stationId: options.stationId, barcode: '', captureTime: new Date().toISOString(),
+      contentType: image.contentType, sizeBytes: image.bytes.length, sha256: image.sha256, fileName: image.name, modelName: '', priority: options.priority } });
+    for (let offset = 0; offset < image.bytes.length; offset += CHUNK_BYTES) {
+      const end = Math.min(offset + CHUNK_BYTES, image.bytes.length);
+      await write({ chunk: { idempotencyKey: key, offset, data: image.bytes.subarray(offset, end), last: end === image.bytes.length } });
+    }
+  };
+  let pumping = false;
+  const pump = async () => {
+    if (pumping) return;
+    pumping = true;
+    while (options.inFlight && pending.size < options.inFlight && sent < limit && !options.signal?.aborted) await sendOne();
+    pumping = false;
+  };
+
+  call.on('data', (response: InspectResponse__Output) => {
+    const key = response.verdict?.idempotencyKey ?? response.rejection?.idempotencyKey;
+    if (!key || response.accepted) return;
+    const startedAt = pending.get(key);
+    if (startedAt === undefined) return;
+    pending.delete(key);
+    answered++;
+    if (response.verdict) {
+      result.verdicts++;
+      result.latenciesMs.push(performance.now() - startedAt);
+    } else {
+      const code = response.rejection!.code;
+      result.rejections[code] = (result.rejections[code] ?? 0) + 1;
+    }
+    if (answered >= limit || (options.signal?.aborted && pending.size === 0)) done();
+    else void pump();
+  });
+  call.on('error', () => done());
+
+  let pacer: NodeJS.Timeout | undefined;
+  if (options.intervalMs) {
+    const tick = () => {
+      if (options.signal?.aborted || sent >= limit) return;
+      void sendOne();
+      pacer = setTimeout(tick, options.intervalMs! * (0.75 + Math.random() / 2));
+    };
+    pacer = setTimeout(tick, Math.random() * options.intervalMs);
+  } else {
+    void pump();
+  }
+  options.signal?.addEventListener('abort', () => { if (pending.size === 0) done(); }, { once: true });
+  await finished;
+  clearTimeout(pacer);
+  call.end();
+  client.close();
+  return result;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
