@@ -1,0 +1,261 @@
+// `npm run bench`: Quicksilver's throughput and latency against the physical limit of this machine,
+// measured in one run so the ratios hold on a shared, noisy machine. Not a test.
+//   1. limit: one process decodes, preprocesses and infers the images with the worker's own engine
+//      and settings (every core, dynamic batching) - images/s;
+//   2. end to end: load generator -> coordinator -> worker processes over real gRPC, NATS publishing -
+//      images/s at saturation, as a ratio of the limit;
+//   3. conveyor latency: stations sending one sheet every few seconds, p50/p95/p99, without and with
+//      a saturating bulk (re-scan) load beside them;
+//   4. batching effect: the limit at max batch 1 vs the tuned setting;
+//   5. coordinator memory while many small images pass through it.
+// Prints a table and writes bench/results/<timestamp>.json with the machine's description.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { extname, join } from 'node:path';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import sharp from 'sharp';
+import { freePort, LocalProcesses, type RunningProcess } from '../common/src/local-processes.js';
+import { NatsServerProcess } from '../common/src/nats-server-process.js';
+import { repoRoot } from '../common/src/paths.js';
+import { renderSheet } from '../common/src/synth/index.js';
+import { InferenceEngine } from '../gpu-worker/src/inference-engine.js';
+import { percentile, runStation, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
+
+interface BenchOptions {
+  images?: string;
+  count: number;
+  width: number;
+  height: number;
+  total: number;
+  maxBatch: number;
+  queueDelayUs: number;
+  workers: number;
+  stations: number;
+  intervalMs: number;
+  latencySeconds: number;
+  memoryImages: number;
+  providers: string;
+  out: string;
+}
+
+const int = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got '${value}'`);
+  return n;
+};
+
+const program = new Command('bench')
+  .description('measure Quicksilver end to end against the in-process limit of this machine')
+  .option('--images <dir>', 'folder of JPEG/TIFF/PNG sheets to use (default: synthetic sheets)')
+  .addOption(new Option('--count <n>', 'synthetic sheets to generate').argParser(int).default(16))
+  .addOption(new Option('--width <px>', 'synthetic sheet width').argParser(int).default(2400))
+  .addOption(new Option('--height <px>', 'synthetic sheet height').argParser(int).default(3200))
+  .addOption(new Option('--total <n>', 'images per throughput measurement').argParser(int).default(96))
+  .addOption(new Option('--max-batch <n>', 'worker max batch size (tuned setting)').argParser(int).default(8))
+  .addOption(new Option('--queue-delay-us <us>', 'worker max queue delay').argParser(int).default(2000))
+  .addOption(new Option('--workers <n>', 'worker processes end to end').argParser(int).default(1))
+  .addOption(new Option('--stations <n>', 'conveyor stations in the latency phase').argParser(int).default(3))
+  .addOption(new Option('--interval-ms <ms>', 'one sheet per station every this long in the latency phase').argParser(int).default(1500))
+  .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase').argParser(int).default(20))
+  .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(int).default(10_000))
+  .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
+  .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
+
+const logger = pino({ level: 'warn' });
+
+async function loadImages(options: BenchOptions): Promise<BenchImage[]> {
+  if (options.images) {
+    const files = readdirSync(options.images).filter((f) => ['.jpg', '.jpeg', '.tif', '.tiff', '.png'].includes(extname(f).toLowerCase())).sort();
+    if (files.length === 0) throw new Error(`no JPEG/TIFF/PNG images in ${options.images}`);
+    return files.map((f) => toBenchImage(f, readFileSync(join(options.images!, f))));
+  }
+  const images: BenchImage[] = [];
+  for (let i = 0; i < options.count; i++) {
+    const { bytes } = await renderSheet({ seed: 5150 + i, contaminated: i % 4 === 0, width: options.width, height: options.height });
+    images.push(toBenchImage(`BENCH${String(i).padStart(5, '0')}.jpg`, bytes));
+  }
+  return images;
+}
+
+/** The limit: the worker's engine in this process, fed with a window of 2 x maxBatch images. */
+async function measureLimit(images: BenchImage[], options: BenchOptions, maxBatchSize: number) {
+  const registry = new Registry();
+  const engine = new InferenceEngine({
+    modelsDir: join(repoRoot(), 'models'), executionProviders: options.providers.split(',') as ('cuda' | 'webgpu' | 'cpu')[], cudaDeviceId: 0,
+    requireGpu: false, maxBatchSize, maxQueueDelayMicros: options.queueDelayUs, decodeConcurrency: availableParallelism(), intraOpThreads: 0,
+    maxInputPixels: 120_000_000, logger, registry,
+  });
+  await engine.start();
+  const window = 2 * maxBatchSize;
+  let next = 0;
+  const batchSizes: number[] = [];
+  const started = performance.now();
+  await Promise.all(Array.from({ length: window }, async () => {
+    while (next < options.total) {
+      const image = images[next++ % images.length]!;
+      batchSizes.push((await engine.classify({ bytes: image.bytes })).batchSize);
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  const provider = engine.executionProvider;
+  const device = engine.device;
+  await engine.stop(AbortSignal.timeout(5000));
+  return { imagesPerSecond: options.total / seconds, meanBatch: batchSizes.reduce((a, b) => a + b, 0) / batchSizes.length, provider, device };
+}
+
+async function scrape(url: string): Promise<string> {
+  return (await fetch(url)).text();
+}
+
+function metricValue(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+async function main(options: BenchOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'quicksilver-bench-'));
+  const processes = new LocalProcesses(join(dir, 'logs'));
+  const nats = new NatsServerProcess(join(dir, 'nats'));
+  const result: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    options,
+  };
+  try {
+    console.log(`Preparing images (${options.images ?? `${options.count} synthetic ${options.width}x${options.height} JPEG`})...`);
+    const images = await loadImages(options);
+    const meanBytes = images.reduce((a, i) => a + i.bytes.length, 0) / images.length;
+    result.images = { count: images.length, meanBytes: Math.round(meanBytes), source: options.images ?? 'synthetic' };
+
+    console.log('1/5 in-process limit (tuned batching)...');
+    const limit = await measureLimit(images, options, options.maxBatch);
+    console.log('    batch 1...');
+    const limitBatch1 = await measureLimit(images, options, 1);
+    result.limit = limit;
+    result.limitBatch1 = limitBatch1;
+
+    await nats.start();
+    const grpcPort = await freePort();
+    const metricsPort = await freePort();
+    const address = `127.0.0.1:${grpcPort}`;
+    const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', address, '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort),
+      '--nats-servers', nats.url, '--log-level', 'warn']);
+    await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
+    const workerMetrics: string[] = [];
+    const workers: RunningProcess[] = [];
+    for (let i = 0; i < options.workers; i++) {
+      const port = await freePort();
+      const worker = processes.start(`worker-${i + 1}`, ['worker', '--coordinator-address', address, '--worker-id', `bench-worker-${i + 1}`,
+        '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(port),
+        '--max-batch-size', String(options.maxBatch), '--max-queue-delay-micros', String(options.queueDelayUs),
+        '--decode-concurrency', String(Math.max(1, Math.floor(availableParallelism() / options.workers))),
+        '--execution-providers', options.providers, '--log-level', 'warn']);
+      await processes.waitReady(worker, `http://127.0.0.1:${port}/readyz`);
+      workerMetrics.push(`http://127.0.0.1:${port}/metrics`);
+      workers.push(worker);
+    }
+
+    console.log('2/5 end to end at saturation...');
+    const credit = 2 * options.maxBatch * options.workers;
+    const started = performance.now();
+    const saturation = await Promise.all([0, 1].map((s) => runStation({
+      address, stationId: `sat-${s}`, images, priority: 'PRIORITY_BULK', inFlight: credit, total: options.total / 2,
+    })));
+    const e2eSeconds = (performance.now() - started) / 1000;
+    const e2eVerdicts = saturation.reduce((a, r) => a + r.verdicts, 0);
+    const batchText = (await Promise.all(workerMetrics.map(scrape))).join('\n');
+    const e2e = {
+      imagesPerSecond: e2eVerdicts / e2eSeconds,
+      verdicts: e2eVerdicts,
+      rejections: Object.assign({}, ...saturation.map((r) => r.rejections)),
+      meanBatch: metricValue(batchText, 'quicksilver_worker_batch_size_sum') / Math.max(1, metricValue(batchText, 'quicksilver_worker_batch_size_count')),
+      batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
+    };
+    result.endToEnd = { ...e2e, ratioToLimit: e2e.imagesPerSecond / limit.imagesPerSecond };
+
+    const latencyPhase = async (withBulk: boolean) => {
+      const stop = new AbortController();
+      const bulk = withBulk
+        ? runStation({ address, stationId: 'rescan', images, priority: 'PRIORITY_BULK', inFlight: 4 * credit, signal: stop.signal })
+        : Promise.resolve<StationResult | undefined>(undefined);
+      const deadline = AbortSignal.timeout(options.latencySeconds * 1000);
+      const stations = await Promise.all(Array.from({ length: options.stations }, (_, s) => runStation({
+        address, stationId: `conveyor-${s + 1}`, images, priority: 'PRIORITY_REALTIME', intervalMs: options.intervalMs, signal: deadline,
+      })));
+      stop.abort();
+      const bulkResult = await bulk;
+      const latencies = stations.flatMap((r) => r.latenciesMs);
+      return {
+        images: latencies.length,
+        p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies),
+        bulkImagesPerSecond: bulkResult ? bulkResult.verdicts / options.latencySeconds : 0,
+      };
+    };
+    console.log(`3/5 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
+    const quiet = await latencyPhase(false);
+    console.log('4/5 the same with a saturating bulk re-scan load beside it...');
+    const busy = await latencyPhase(true);
+    result.latency = { quiet, withBulk: busy, p99Ratio: busy.p99Ms / quiet.p99Ms };
+
+    if (options.memoryImages > 0) {
+      console.log(`5/5 coordinator memory while ${options.memoryImages} small images pass...`);
+      const small = await Promise.all(images.slice(0, 4).map(async (image, i) =>
+        toBenchImage(`SMALL${i}.jpg`, await sharp(image.bytes).resize(300, 400, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer())));
+      const coordinatorMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
+      const samples: number[] = [];
+      const sampler = setInterval(() => {
+        void scrape(coordinatorMetrics).then((text) => samples.push(metricValue(text, 'process_resident_memory_bytes')), () => {});
+      }, 500);
+      const memStart = performance.now();
+      const memoryRun = await Promise.all([0, 1].map((s) => runStation({
+        address, stationId: `mem-${s}`, images: small, priority: 'PRIORITY_BULK', inFlight: credit, total: options.memoryImages / 2,
+      })));
+      clearInterval(sampler);
+      const tenth = Math.max(1, Math.floor(samples.length / 10));
+      const earlyMax = Math.max(...samples.slice(0, tenth));
+      result.memory = {
+        images: memoryRun.reduce((a, r) => a + r.verdicts, 0), seconds: (performance.now() - memStart) / 1000,
+        rssFirstTenthMaxMiB: earlyMax / 2 ** 20, rssMaxMiB: Math.max(...samples) / 2 ** 20, rssLastMiB: (samples.at(-1) ?? NaN) / 2 ** 20,
+        growthAfterFirstTenthMiB: (Math.max(...samples) - earlyMax) / 2 ** 20,
+      };
+    }
+    printTable(result);
+    mkdirSync(options.out, { recursive: true });
+    const file = join(options.out, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`\nwrote ${file}`);
+  } finally {
+    await processes.stopAll();
+    await nats.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function printTable(r: Record<string, unknown>): void {
+  const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+  const m = r.machine as { cores: number; cpu: string };
+  const limit = r.limit as { imagesPerSecond: number; meanBatch: number; provider: string; device: string };
+  const b1 = r.limitBatch1 as { imagesPerSecond: number };
+  const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; meanBatch: number };
+  const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
+  const mem = r.memory as { images: number; rssFirstTenthMaxMiB: number; rssMaxMiB: number; growthAfterFirstTenthMiB: number } | undefined;
+  console.log(`
+Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
+| measurement                                  | value            | ratio / target          |
+|----------------------------------------------|------------------|-------------------------|
+| in-process limit (tuned batch)               | ${f(limit.imagesPerSecond)} img/s (batch ${f(limit.meanBatch)}) | 1.00 |
+| in-process, max batch 1                      | ${f(b1.imagesPerSecond)} img/s     | ${f(b1.imagesPerSecond / limit.imagesPerSecond, 2)} of tuned |
+| end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90) |
+| conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
+| conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
+${mem ? `| coordinator RSS over ${mem.images} images        | max ${f(mem.rssMaxMiB)} MiB | +${f(mem.growthAfterFirstTenthMiB)} MiB after the first tenth |` : ''}`);
+}
+
+program.action(async (options: BenchOptions) => main(options));
+program.parseAsync(process.argv).catch((error: Error) => {
+  console.error(`bench: ${error.message}`);
+  process.exit(1);
+});
