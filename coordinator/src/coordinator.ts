@@ -28,7 +28,7 @@ export class Coordinator implements Component {
     });
     this.dispatcher = new Dispatcher({
       maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
-      heartbeatTimeoutMs: config.heartbeatTimeoutMs, logger: logger.child({ component: 'dispatcher' }), registry,
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, logger: logger.child({ component: 'dispatcher' }), registry,
     });
     this.inspection = new InspectionService({
       dispatcher: this.dispatcher, publisher: this.publisher, metrics, logger: logger.child({ component: 'inspection' }),

@@ -76,6 +76,8 @@ export interface DispatcherOptions {
   taskTimeoutMs: number;
   maxAttempts: number;
   heartbeatTimeoutMs: number;
+  /** Share (0..1] of each worker's credit that bulk work may hold. */
+  bulkCreditShare: number;
   logger: Logger;
   registry: Registry;
 }
@@ -101,6 +103,8 @@ interface ConnectedWorker {
   info: WorkerInfo;
   channel: WorkerChannel;
   inFlight: Map<string, PendingTask>;
+  /** In-flight tasks of the bulk class (at most bulkCreditShare of the worker's credit). */
+  bulkInFlight: number;
   lastSeen: number;
   lastDispatchAt: number;
 }
@@ -145,7 +149,7 @@ export class Dispatcher {
   registerWorker(info: WorkerInfo, channel: WorkerChannel): void {
     const existing = this.workers.get(info.id);
     if (existing) this.workerDisconnected(info.id, 'replaced by a new connection with the same id');
-    this.workers.set(info.id, { info, channel, inFlight: new Map(), lastSeen: Date.now(), lastDispatchAt: 0 });
+    this.workers.set(info.id, { info, channel, inFlight: new Map(), bulkInFlight: 0, lastSeen: Date.now(), lastDispatchAt: 0 });
     this.metrics.workers.set(this.workers.size);
     this.metrics.credits.set({ worker: info.id }, info.maxInFlight);
     this.metrics.inFlight.set({ worker: info.id }, 0);
@@ -228,6 +232,7 @@ export class Dispatcher {
     const pending = worker.inFlight.get(result.taskId);
     if (!pending) return;
     worker.inFlight.delete(result.taskId);
+    if (pending.priority === 'bulk') worker.bulkInFlight--;
     this.metrics.inFlight.set({ worker: workerId }, worker.inFlight.size);
     if (!pending.settled) {
       if (result.classification) {
@@ -290,7 +295,7 @@ export class Dispatcher {
     if (this.queue.size === 0 || this.workers.size === 0) return;
     for (;;) {
       let worker: ConnectedWorker | undefined;
-      const pending = this.queue.take((candidate) => (worker = this.pickWorker(candidate.task.modelName)) !== undefined);
+      const pending = this.queue.take((candidate) => (worker = this.pickWorker(candidate.task.modelName, candidate.priority)) !== undefined);
       if (!pending || !worker) break;
       pending.attempts++;
       pending.everHadWorker = true;
@@ -298,6 +303,7 @@ export class Dispatcher {
       pending.dispatchedAt = performance.now();
       worker.lastDispatchAt = pending.dispatchedAt;
       worker.inFlight.set(pending.task.taskId, pending);
+      if (pending.priority === 'bulk') worker.bulkInFlight++;
       this.metrics.inFlight.set({ worker: worker.info.id }, worker.inFlight.size);
       this.metrics.dispatched.inc({ worker: worker.info.id });
       worker.channel.sendTask(pending.task);
@@ -309,11 +315,14 @@ export class Dispatcher {
     for (const priority of PRIORITY_CLASSES) this.metrics.queueDepth.set({ priority }, this.queue.sizeOf(priority));
   }
 
-  private pickWorker(modelName: string): ConnectedWorker | undefined {
+  private pickWorker(modelName: string, priority: PriorityClass): ConnectedWorker | undefined {
     let best: ConnectedWorker | undefined;
     let bestLoad = Infinity;
     for (const worker of this.workers.values()) {
       if (worker.inFlight.size >= worker.info.maxInFlight) continue;
+      // Bulk work leaves part of each worker's credit free, so a conveyor image never queues
+      // inside a worker behind more than that share of re-scan images.
+      if (priority === 'bulk' && worker.bulkInFlight >= Math.max(1, Math.floor(worker.info.maxInFlight * this.options.bulkCreditShare))) continue;
       if (!worker.info.models.some((m) => m.name === modelName)) continue;
       const load = worker.inFlight.size / worker.info.maxInFlight;
       // Ties go to the worker that was given work longest ago, so idle workers share a trickle.

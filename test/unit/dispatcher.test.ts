@@ -26,7 +26,7 @@ const task = (modelName = 'm', extra: Partial<DispatchTask> = {}): DispatchTask 
 });
 const classification = { label: 'clean', score: 0.1, threshold: 0.5, flagged: false, modelName: 'm', modelVersion: '1.0.0' };
 const newDispatcher = (overrides: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}) =>
-  new Dispatcher({ maxQueuedTasks: 100, taskTimeoutMs: 5000, maxAttempts: 2, heartbeatTimeoutMs: 60_000, logger, registry: new Registry(), ...overrides });
+  new Dispatcher({ maxQueuedTasks: 100, taskTimeoutMs: 5000, maxAttempts: 2, heartbeatTimeoutMs: 60_000, bulkCreditShare: 0.5, logger, registry: new Registry(), ...overrides });
 
 describe('Dispatcher', { timeout: 10_000 }, () => {
   it('never exceeds a worker credit and routes to the least-loaded worker', async () => {
@@ -134,6 +134,22 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
       'realtime:busy', 'realtime:quiet', 'realtime:busy', 'realtime:busy', 'bulk:rescan', 'bulk:rescan', 'bulk:rescan',
     ]);
     await Promise.all(pending);
+    dispatcher.close();
+  });
+
+  it('keeps part of each worker\'s credit free of bulk work for conveyor images', async () => {
+    const dispatcher = newDispatcher();
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('w', 4), channel);
+    const bulk = Array.from({ length: 6 }, () => dispatcher.submit(task('m', { priority: 'bulk', stationId: 'rescan' })));
+    assert.equal(channel.sent.length, 2, 'bulk holds at most half of the credit of 4');
+    const conveyor = dispatcher.submit(task('m', { stationId: 'conveyor' }));
+    assert.equal(channel.sent.length, 3);
+    assert.equal(channel.sent[2]!.priority, 'realtime', 'the conveyor image goes straight to the worker');
+    for (let i = 0; i < channel.sent.length; i++) {
+      dispatcher.completeTask('w', { taskId: channel.sent[i]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    }
+    await Promise.all([...bulk, conveyor]);
     dispatcher.close();
   });
 });
