@@ -187,7 +187,7 @@ Summary
   verdicts                  ${outcomes.done.length}   rejected ${outcomes.rejected.length}   missing ${missing}
   accuracy vs truth         ${pct(tp + tn, decided)}   (contaminated caught ${tp}/${tp + fn} = sensitivity ${pct(tp, tp + fn)}; false alarms ${fp}/${fp + tn})
   throughput                ${(outcomes.done.length / input.elapsedS).toFixed(2)} sheets/s over ${input.elapsedS.toFixed(1)} s (conveyor interval ${input.options.intervalMs} ms, ${input.options.width}x${input.options.height} px)
-  latency (station->verdict) p50 ${percentile(latencies, 50).toFixed(0)} ms   p95 ${percentile(latencies, 95).toFixed(0)} ms   max ${(latencies.at(-1) ?? NaN).toFixed(0)} ms
+  latency (coordinator)     p50 ${percentile(latencies, 50).toFixed(0)} ms   p95 ${percentile(latencies, 95).toFixed(0)} ms   max ${(latencies.at(-1) ?? NaN).toFixed(0)} ms
   NATS                      ${input.published} verdict events received on quicksilver.verdict.>; ${input.stored} stored in JetStream stream QUICKSILVER_VERDICTS
   metrics                   coordinator http://127.0.0.1:${input.metricsPort}/metrics; workers ${input.workerMetrics.join(' ')}
                             (served while the demo runs; use --live to keep them up, see deploy/prometheus for scraping)`);
