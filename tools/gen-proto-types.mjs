@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const committed = join(root, 'common/src/generated');
 const options = JSON.parse(readFileSync(join(root, 'proto/loader-options.json'), 'utf8'));
+// Entry points are the files that declare a service; the files they import are generated through them.
 const protos = readdirSync(join(root, 'proto/quicksilver/v1')).filter((f) => f.endsWith('.proto')).sort()
+  .filter((f) => /^service /m.test(readFileSync(join(root, 'proto/quicksilver/v1', f), 'utf8')))
   .map((f) => `quicksilver/v1/${f}`);
 
 function generate(outDir) {

@@ -57,6 +57,8 @@ type EntryState = 'queued' | 'preparing' | 'ready' | 'dropped' | 'running';
 
 interface Entry<TInput, TOutput> {
   input: TInput;
+  /** Urgent entries are admitted before every non-urgent one still waiting. */
+  urgent: boolean;
   state: EntryState;
   settled: boolean;
   submittedAt: number;
@@ -115,20 +117,23 @@ export class DynamicBatcher<TInput, TOutput> {
   /**
    * Queues `input`; resolves with its output once its batch ran. Rejects with prepare()'s or run()'s
    * error, with errorFromAbort(signal) if `signal` aborts before its batch starts, or SHUTTING_DOWN.
+   * An `urgent` input (default) waits only behind other urgent ones; a non-urgent one behind everything.
    */
-  submit(input: TInput, signal?: AbortSignal): Promise<BatchedResult<TOutput>> {
+  submit(input: TInput, signal?: AbortSignal, urgent = true): Promise<BatchedResult<TOutput>> {
     if (this.closing) return Promise.reject(new QuicksilverError('SHUTTING_DOWN', 'the batcher is closing'));
     if (signal?.aborted) return Promise.reject(errorFromAbort(signal));
     return new Promise((resolve, reject) => {
       const entry: Entry<TInput, TOutput> = {
-        input, state: 'queued', settled: false, submittedAt: performance.now(), prepareMs: 0, index: -1,
+        input, urgent, state: 'queued', settled: false, submittedAt: performance.now(), prepareMs: 0, index: -1,
         signal, onAbort: undefined, resolve, reject,
       };
       if (signal) {
         entry.onAbort = () => this.abort(entry);
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
-      this.intake.push(entry);
+      const firstNonUrgent = urgent ? this.intake.findIndex((waiting) => !waiting.urgent) : -1;
+      if (firstNonUrgent >= 0) this.intake.splice(firstNonUrgent, 0, entry);
+      else this.intake.push(entry);
       void this.admit();
     });
   }
@@ -153,7 +158,7 @@ export class DynamicBatcher<TInput, TOutput> {
     });
   }
 
-  // --- admission, in arrival order: wait for room, take a prepare permit, claim a slot -------------
+  // --- admission, urgent first then arrival order: wait for room, take a prepare permit, claim a slot
 
   private async admit(): Promise<void> {
     if (this.admitting) return;

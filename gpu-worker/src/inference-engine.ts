@@ -52,6 +52,8 @@ export interface ClassifyRequest {
   modelName?: string;
   /** Aborting before the image's batch starts drops it (rejects with the signal's reason, see errorFromAbort). */
   signal?: AbortSignal;
+  /** realtime (default) images are decoded before waiting bulk ones. */
+  priority?: 'realtime' | 'bulk';
 }
 
 export interface ClassifyResult {
@@ -216,7 +218,7 @@ export class InferenceEngine implements Component {
           : new QuicksilverError('UNAVAILABLE', 'the inference engine has not started');
       }
       const model = this.store.resolve(request.modelName);
-      const { output, batchSize, prepareMs, queueMs } = await model.batcher.submit(request.bytes, request.signal);
+      const { output, batchSize, prepareMs, queueMs } = await model.batcher.submit(request.bytes, request.signal, request.priority !== 'bulk');
       const { manifest } = model;
       const positive = manifest.labels.indexOf(manifest.positiveLabel);
       const score = output.probabilities[positive]!;

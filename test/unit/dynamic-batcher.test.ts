@@ -66,6 +66,24 @@ function harness(options: { maxBatchSize: number; maxQueueDelayMicros?: number; 
 const values = (n: number, from = 1) => Array.from({ length: n }, (_, i) => ({ value: from + i }));
 
 describe('DynamicBatcher', { timeout: 10_000 }, () => {
+  it('admits an urgent (realtime) request ahead of waiting non-urgent (bulk) ones', async () => {
+    const h = harness({ maxBatchSize: 8, limiter: new ConcurrencyLimiter(1) });
+    const gate = latch();
+    const first = h.batcher.submit({ value: 1, gate: gate.promise }, undefined, false);
+    await sleep(5); // 1 holds the only prepare permit
+    const all = [
+      first,
+      h.batcher.submit({ value: 2 }, undefined, false),
+      h.batcher.submit({ value: 3 }, undefined, false),
+      h.batcher.submit({ value: 9 }),
+      h.batcher.submit({ value: 10 }),
+    ];
+    await sleep(10);
+    gate.open();
+    await Promise.all(all);
+    assert.deepEqual(h.events.filter((e) => e.startsWith('prepare')), ['prepare 1', 'prepare 9', 'prepare 10', 'prepare 2', 'prepare 3']);
+  });
+
   it('with no queue delay batches whatever is ready, up to maxBatchSize, and maps outputs back to requests', async () => {
     const h = harness({ maxBatchSize: 4 });
     const results = await Promise.all(values(6).map((input) => h.batcher.submit(input)));

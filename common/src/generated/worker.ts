@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { MessageTypeDefinition } from '@grpc/proto-loader';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { CancelTask as _quicksilver_v1_CancelTask, CancelTask__Output as _quicksilver_v1_CancelTask__Output } from './quicksilver/v1/CancelTask.js';
 import type { Classification as _quicksilver_v1_Classification, Classification__Output as _quicksilver_v1_Classification__Output } from './quicksilver/v1/Classification.js';
@@ -27,6 +27,7 @@ export interface ProtoGrpcType {
       CoordinatorMessage: MessageTypeDefinition<_quicksilver_v1_CoordinatorMessage, _quicksilver_v1_CoordinatorMessage__Output>
       Heartbeat: MessageTypeDefinition<_quicksilver_v1_Heartbeat, _quicksilver_v1_Heartbeat__Output>
       ModelRef: MessageTypeDefinition<_quicksilver_v1_ModelRef, _quicksilver_v1_ModelRef__Output>
+      Priority: EnumTypeDefinition
       Register: MessageTypeDefinition<_quicksilver_v1_Register, _quicksilver_v1_Register__Output>
       Registered: MessageTypeDefinition<_quicksilver_v1_Registered, _quicksilver_v1_Registered__Output>
       TaskChunk: MessageTypeDefinition<_quicksilver_v1_TaskChunk, _quicksilver_v1_TaskChunk__Output>

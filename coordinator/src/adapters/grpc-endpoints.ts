@@ -114,6 +114,7 @@ class StreamWorkerChannel implements WorkerChannel {
       task: {
         taskId: task.taskId, idempotencyKey: task.idempotencyKey, modelName: task.modelName, contentType: task.contentType,
         sizeBytes: task.bytes.length, sha256: task.sha256, fileName: task.fileName,
+        priority: task.priority === 'bulk' ? 'PRIORITY_BULK' : 'PRIORITY_REALTIME',
       },
     });
     for (let offset = 0; offset < task.bytes.length; offset += CHUNK_BYTES) {

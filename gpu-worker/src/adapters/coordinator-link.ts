@@ -15,7 +15,7 @@ export interface TaskClassifier {
   readonly executionProvider: string;
   readonly device: string;
   readonly models: { name: string; version: string }[];
-  classify(request: { bytes: Buffer; modelName?: string; signal?: AbortSignal }): Promise<{
+  classify(request: { bytes: Buffer; modelName?: string; signal?: AbortSignal; priority?: 'realtime' | 'bulk' }): Promise<{
     label: string; score: number; threshold: number; flagged: boolean; modelName: string; modelVersion: string;
     decodeMs: number; inferenceMs: number; batchSize: number;
   }>;
@@ -171,7 +171,9 @@ export class CoordinatorLink implements Component {
   private runTask(stream: LinkStream, header: TaskHeader__Output, bytes: Buffer): void {
     const controller = new AbortController();
     this.running.set(header.taskId, controller);
-    this.options.classifier.classify({ bytes, modelName: header.modelName || undefined, signal: controller.signal }).then(
+    this.options.classifier.classify({
+      bytes, modelName: header.modelName || undefined, signal: controller.signal, priority: header.priority === 'PRIORITY_BULK' ? 'bulk' : 'realtime',
+    }).then(
       (result) => {
         if (this.running.get(header.taskId) !== controller || this.stream !== stream) return;
         this.running.delete(header.taskId);

@@ -1,5 +1,6 @@
 // Original file: proto/quicksilver/v1/worker.proto
 
+import type { Priority as _quicksilver_v1_Priority, Priority__Output as _quicksilver_v1_Priority__Output } from '../../quicksilver/v1/Priority.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -13,6 +14,10 @@ export interface TaskHeader {
   'sizeBytes'?: (number | string | Long);
   'sha256'?: (string);
   'fileName'?: (string);
+  /**
+   * Realtime tasks go ahead of bulk ones in the worker's decode queue.
+   */
+  'priority'?: (_quicksilver_v1_Priority);
 }
 
 /**
@@ -26,4 +31,8 @@ export interface TaskHeader__Output {
   'sizeBytes': (number);
   'sha256': (string);
   'fileName': (string);
+  /**
+   * Realtime tasks go ahead of bulk ones in the worker's decode queue.
+   */
+  'priority': (_quicksilver_v1_Priority__Output);
 }
