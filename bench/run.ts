@@ -91,6 +91,7 @@ async function measureLimit(images: BenchImage[], options: BenchOptions, maxBatc
   const window = 2 * maxBatchSize;
   let next = 0;
   const batchSizes: number[] = [];
+  const cpuStart = process.cpuUsage();
   const started = performance.now();
   await Promise.all(Array.from({ length: window }, async () => {
     while (next < options.total) {
@@ -99,10 +100,12 @@ async function measureLimit(images: BenchImage[], options: BenchOptions, maxBatc
     }
   }));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuMsPerImage = (cpu.user + cpu.system) / 1000 / options.total;
   const provider = engine.executionProvider;
   const device = engine.device;
   await engine.stop(AbortSignal.timeout(5000));
-  return { imagesPerSecond: options.total / seconds, meanBatch: batchSizes.reduce((a, b) => a + b, 0) / batchSizes.length, provider, device };
+  return { imagesPerSecond: options.total / seconds, meanBatch: batchSizes.reduce((a, b) => a + b, 0) / batchSizes.length, cpuMsPerImage, provider, device };
 }
 
 async function scrape(url: string): Promise<string> {
@@ -160,12 +163,22 @@ async function main(options: BenchOptions): Promise<void> {
 
     console.log('2/5 end to end at saturation...');
     const credit = 2 * options.maxBatch * options.workers;
+    const coordinatorMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    const cpuSeconds = async () => ({
+      coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),
+      workers: (await Promise.all(workerMetrics.map(scrape))).reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
+      loadGenerator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+    });
+    const cpuBefore = await cpuSeconds();
     const started = performance.now();
     const saturation = await Promise.all([0, 1].map((s) => runStation({
       address, stationId: `sat-${s}`, images, priority: 'PRIORITY_BULK', inFlight: credit, total: options.total / 2,
     })));
     const e2eSeconds = (performance.now() - started) / 1000;
     const e2eVerdicts = saturation.reduce((a, r) => a + r.verdicts, 0);
+    const cpuAfter = await cpuSeconds();
+    const cpuMsPerImage = Object.fromEntries(Object.entries(cpuAfter).map(([name, value]) =>
+      [name, (1000 * (value - cpuBefore[name as keyof typeof cpuBefore])) / Math.max(1, e2eVerdicts)]));
     const batchText = (await Promise.all(workerMetrics.map(scrape))).join('\n');
     const e2e = {
       imagesPerSecond: e2eVerdicts / e2eSeconds,
@@ -174,7 +187,7 @@ async function main(options: BenchOptions): Promise<void> {
       meanBatch: metricValue(batchText, 'quicksilver_worker_batch_size_sum') / Math.max(1, metricValue(batchText, 'quicksilver_worker_batch_size_count')),
       batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
     };
-    result.endToEnd = { ...e2e, ratioToLimit: e2e.imagesPerSecond / limit.imagesPerSecond };
+    result.endToEnd = { ...e2e, ratioToLimit: e2e.imagesPerSecond / limit.imagesPerSecond, cpuMsPerImage };
 
     const latencyPhase = async (withBulk: boolean) => {
       const stop = new AbortController();
@@ -237,9 +250,9 @@ async function main(options: BenchOptions): Promise<void> {
 function printTable(r: Record<string, unknown>): void {
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
   const m = r.machine as { cores: number; cpu: string };
-  const limit = r.limit as { imagesPerSecond: number; meanBatch: number; provider: string; device: string };
+  const limit = r.limit as { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: number; provider: string; device: string };
   const b1 = r.limitBatch1 as { imagesPerSecond: number };
-  const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; meanBatch: number };
+  const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   const mem = r.memory as { images: number; rssFirstTenthMaxMiB: number; rssMaxMiB: number; growthAfterFirstTenthMiB: number } | undefined;
   console.log(`
@@ -251,6 +264,8 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90) |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
+| CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
+| CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
 ${mem ? `| coordinator RSS over ${mem.images} images        | max ${f(mem.rssMaxMiB)} MiB | +${f(mem.growthAfterFirstTenthMiB)} MiB after the first tenth |` : ''}`);
 }
 
