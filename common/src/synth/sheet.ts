@@ -460,9 +460,9 @@ function drawConfounders(rng: Random, plant: Plant, H: number, gradientIds: { ne
   return out;
 }
 
-/** Reads a severity in (0, 1]: skewed towards faint stains, some nearly invisible. */
+/** Draws a stain severity, uniform in [0.04, 1): about one stain in ten (severity < 0.15) is nearly invisible. */
 export function sampleSeverity(rng: Random): number {
-  return Math.round((0.06 + 0.94 * Math.pow(rng.next(), 1.5)) * 1000) / 1000;
+  return Math.round((0.04 + 0.96 * rng.next()) * 1000) / 1000;
 }
 
 /** Barcode printed on the sheet and used as its file name: QS + 8 digits from the seed. */
@@ -500,9 +500,8 @@ export function sheetSvg(options: RenderSheetOptions): { svg: string; severity: 
   const paper = { x: paperRng.range(8, 18), y: 36, w: 0, h: 0 };
   paper.w = UNITS - 2 * paper.x;
   paper.h = H - paper.y - paperRng.range(6, 14);
-  const tone = shift === 'paper-tone'
-    ? hslHex(shiftRng.range(30, 40), shiftRng.range(45, 65), shiftRng.range(70, 80))
-    : hslHex(paperRng.range(40, 60), paperRng.range(12, 40), paperRng.range(87, 96));
+  const usualTone = hslHex(paperRng.range(40, 60), paperRng.range(12, 40), paperRng.range(87, 96));
+  const tone = shift === 'paper-tone' ? hslHex(shiftRng.range(30, 40), shiftRng.range(45, 65), shiftRng.range(70, 80)) : usualTone;
   const tilt = paperRng.range(-0.35, 0.35);
   svg.push(`<g transform="rotate(${f(tilt)} 500 ${f(H / 2)})">`);
   svg.push(`<rect x="${f(paper.x)}" y="${f(paper.y)}" width="${f(paper.w)}" height="${f(paper.h)}" fill="${tone}"/>`);
