@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { extname, join } from 'node:path';
 import { Command, Option } from 'commander';
+import { parseWhole } from '../common/src/cli-options.js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import sharp from 'sharp';
@@ -40,26 +41,21 @@ interface BenchOptions {
   out: string;
 }
 
-const int = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got '${value}'`);
-  return n;
-};
 
 const program = new Command('bench')
   .description('measure Quicksilver end to end against the in-process limit of this machine')
   .option('--images <dir>', 'folder of JPEG/TIFF/PNG sheets to use (default: synthetic sheets)')
-  .addOption(new Option('--count <n>', 'synthetic sheets to generate').argParser(int).default(16))
-  .addOption(new Option('--width <px>', 'synthetic sheet width').argParser(int).default(2400))
-  .addOption(new Option('--height <px>', 'synthetic sheet height').argParser(int).default(3200))
-  .addOption(new Option('--total <n>', 'images per throughput measurement').argParser(int).default(96))
-  .addOption(new Option('--max-batch <n>', 'worker max batch size (tuned setting)').argParser(int).default(8))
-  .addOption(new Option('--queue-delay-us <us>', 'worker max queue delay').argParser(int).default(2000))
-  .addOption(new Option('--workers <n>', 'worker processes end to end').argParser(int).default(1))
-  .addOption(new Option('--stations <n>', 'conveyor stations in the latency phase').argParser(int).default(3))
-  .addOption(new Option('--interval-ms <ms>', 'one sheet per station every this long in the latency phase').argParser(int).default(1500))
-  .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase').argParser(int).default(20))
-  .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(int).default(10_000))
+  .addOption(new Option('--count <n>', 'synthetic sheets to generate').argParser(parseWhole).default(16))
+  .addOption(new Option('--width <px>', 'synthetic sheet width').argParser(parseWhole).default(2400))
+  .addOption(new Option('--height <px>', 'synthetic sheet height').argParser(parseWhole).default(3200))
+  .addOption(new Option('--total <n>', 'images per throughput measurement').argParser(parseWhole).default(96))
+  .addOption(new Option('--max-batch <n>', 'worker max batch size (tuned setting)').argParser(parseWhole).default(8))
+  .addOption(new Option('--queue-delay-us <us>', 'worker max queue delay').argParser(parseWhole).default(2000))
+  .addOption(new Option('--workers <n>', 'worker processes end to end').argParser(parseWhole).default(1))
+  .addOption(new Option('--stations <n>', 'conveyor stations in the latency phase').argParser(parseWhole).default(3))
+  .addOption(new Option('--interval-ms <ms>', 'one sheet per station every this long in the latency phase').argParser(parseWhole).default(1500))
+  .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase').argParser(parseWhole).default(20))
+  .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(parseWhole).default(10_000))
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
 

@@ -20,3 +20,15 @@ export function flagsFrom(options: Record<string, unknown>): { file?: string; fl
   const flags = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v === true ? 'true' : v]));
   return { file: typeof config === 'string' ? config : undefined, flags };
 }
+
+/** Commander argument parsers shared by the commands. */
+export const parseWhole = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got '${value}'`);
+  return n;
+};
+export const parseFraction = (value: string): number => {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new Error(`expected a number within [0, 1], got '${value}'`);
+  return n;
+};

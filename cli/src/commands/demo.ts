@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { parseWhole } from '../../../common/src/cli-options.js';
 import { NatsVerdictSubscriber } from '../../../common/src/adapters/nats-verdict-subscriber.js';
 import { NATS_INSTALL_HINT, NatsServerProcess, natsServerAvailable } from '../../../common/src/nats-server-process.js';
 import { freePort, LocalProcesses } from '../../../common/src/local-processes.js';
@@ -28,24 +29,19 @@ interface DemoOptions {
 }
 
 export function demoCommand(): Command {
-  const int = (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got '${value}'`);
-    return n;
-  };
   return new Command('demo')
     .description('run nats-server, a coordinator, workers and an agent fed by a simulated conveyor; print verdicts and a summary')
-    .addOption(new Option('--count <n>', 'sheets the conveyor scans (ignored with --live)').argParser(int).default(36))
-    .addOption(new Option('--interval-ms <ms>', 'pause between sheets (a real conveyor: ~7000-10000)').argParser(int).default(250))
+    .addOption(new Option('--count <n>', 'sheets the conveyor scans (ignored with --live)').argParser(parseWhole).default(36))
+    .addOption(new Option('--interval-ms <ms>', 'pause between sheets (a real conveyor: ~7000-10000)').argParser(parseWhole).default(250))
     .option('--live', 'keep scanning until Ctrl-C, like a live conveyor', false)
-    .addOption(new Option('--workers <n>', 'gpu-worker processes').argParser(int).default(2))
-    .addOption(new Option('--width <px>', 'sheet width in pixels (real masters ~6700)').argParser(int).default(1500))
-    .addOption(new Option('--height <px>', 'sheet height in pixels (real masters ~9000)').argParser(int).default(2000))
-    .addOption(new Option('--seed <n>', 'seed of the synthetic sheets').argParser(int).default(20261127))
+    .addOption(new Option('--workers <n>', 'gpu-worker processes').argParser(parseWhole).default(2))
+    .addOption(new Option('--width <px>', 'sheet width in pixels (real masters ~6700)').argParser(parseWhole).default(1500))
+    .addOption(new Option('--height <px>', 'sheet height in pixels (real masters ~9000)').argParser(parseWhole).default(2000))
+    .addOption(new Option('--seed <n>', 'seed of the synthetic sheets').argParser(parseWhole).default(20261127))
     .addOption(new Option('--contaminated-fraction <f>', 'share of contaminated sheets').argParser(Number).default(0.25))
-    .addOption(new Option('--metrics-port <port>', 'coordinator /metrics port (0 = any free port)').argParser(int).default(9464))
+    .addOption(new Option('--metrics-port <port>', 'coordinator /metrics port (0 = any free port)').argParser(parseWhole).default(9464))
     .option('--keep', 'keep the demo folder (images, verdicts, logs) afterwards', false)
-    .addOption(new Option('--timeout-s <s>', 'give up waiting for verdicts after this long').argParser(int).default(600))
+    .addOption(new Option('--timeout-s <s>', 'give up waiting for verdicts after this long').argParser(parseWhole).default(600))
     .action(async (options: DemoOptions) => runDemo(options));
 }
 

@@ -5,17 +5,8 @@ import {
   writeSyntheticSet, type SheetFormat, type SheetShift,
 } from '../../../common/src/synth/index.js';
 
-/** Commander argument parsers shared by the synth, dataset and evaluate commands. */
-export const parseWhole = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got '${value}'`);
-  return n;
-};
-export const parseFraction = (value: string): number => {
-  const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new Error(`expected a number within [0, 1], got '${value}'`);
-  return n;
-};
+export { parseFraction, parseWhole } from '../../../common/src/cli-options.js';
+import { parseFraction, parseWhole } from '../../../common/src/cli-options.js';
 
 interface SynthOptions {
   out: string;
