@@ -17,6 +17,8 @@ find "$O" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +
 rm -rf "$O/linux/arm64"
 tar -C "$T" -cJf "$G/app.tar.xz" app
 xz -T0 -9 -c "$(readlink -f "$(command -v node)")" > "$G/node.xz"
+# nats-server lets run.sh also run `npm run bench` end to end on the GPU host (skipped when absent).
+if command -v nats-server >/dev/null; then xz -T0 -9 -c "$(readlink -f "$(command -v nats-server)")" > "$G/nats-server.xz"; fi
 ( cd "$T" && mkdir -p l/partial && apt-get -oDir::State::Lists="$T/l" update >/dev/null && apt-get -oDir::State::Lists="$T/l" download libvulkan1 >/dev/null 2>&1 && cp libvulkan1_*.deb "$OLDPWD/$G/" ) || echo "prepare: could not download libvulkan1 (the GPU machine must then have a Vulkan loader)"
 cp scripts/gpu-check/run.sh "$G/run.sh"
 rm -rf "$T"
