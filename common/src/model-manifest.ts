@@ -86,6 +86,12 @@ export const ModelManifestSchema = z.object({
     binEdges: z.array(probability).min(2),
     counts: z.array(z.number().int().nonnegative()),
   }),
+  /** Optional: mean input statistics of the validation set (common/src/drift.ts imageStatistics), for input drift. */
+  referenceInputs: z.object({
+    brightness: z.number().min(0).max(1),
+    colourCast: z.number().min(-1).max(1),
+    entropyBits: z.number().min(0).max(8),
+  }).optional(),
   trainedAt: z.string(),
   modelCard: z.string().optional(),
 }).refine((m) => m.labels.includes(m.positiveLabel), { message: 'positiveLabel must be one of labels', path: ['positiveLabel'] })

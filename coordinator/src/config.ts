@@ -22,6 +22,8 @@ export const CoordinatorConfigSchema = z.object({
   heartbeatIntervalMs: z.number().int().positive().default(2000).describe('how often workers must send a heartbeat'),
   heartbeatTimeoutMs: z.number().int().positive().default(10_000).describe('silence after which a worker is dropped and its tasks re-dispatched'),
   answerCacheSize: z.number().int().positive().default(50_000).describe('answered image keys remembered so a resend gets the same verdict'),
+  feedbackWindow: z.number().int().min(1).default(500).describe('feedback items per model version and station in the rolling accuracy window'),
+  feedbackIndexSize: z.number().int().min(1).default(100_000).describe('recent verdicts kept (and replayed from JetStream at start) so feedback can join them by key or barcode'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight images to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });

@@ -4,7 +4,9 @@ import { GrpcServer } from '../../common/src/adapters/grpc-server.js';
 import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import { MetricsServer } from '../../common/src/metrics.js';
-import { addCoordinatorServices, SERVICE_NAMES } from './adapters/grpc-endpoints.js';
+import { addCoordinatorServices, addFeedbackService, SERVICE_NAMES } from './adapters/grpc-endpoints.js';
+import { NatsFeedbackSubscriber } from './adapters/nats-feedback.js';
+import { FeedbackTracker, indexedVerdictOf } from './feedback-tracker.js';
 import { NatsVerdictPublisher } from './adapters/nats-verdict-publisher.js';
 import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics } from './coordinator-metrics.js';
@@ -17,7 +19,9 @@ export class Coordinator implements Component {
   readonly metricsServer: MetricsServer;
   readonly dispatcher: Dispatcher;
   readonly inspection: InspectionService;
+  readonly feedback: FeedbackTracker;
   private readonly publisher: NatsVerdictPublisher;
+  private readonly feedbackSubscriber: NatsFeedbackSubscriber;
   private running = false;
 
   constructor(config: CoordinatorConfig, private readonly logger: Logger, registry: Registry) {
@@ -30,12 +34,18 @@ export class Coordinator implements Component {
       maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, logger: logger.child({ component: 'dispatcher' }), registry,
     });
+    this.feedback = new FeedbackTracker({ registry, logger: logger.child({ component: 'feedback' }), windowSize: config.feedbackWindow, indexSize: config.feedbackIndexSize });
+    this.feedbackSubscriber = new NatsFeedbackSubscriber({
+      servers: config.natsServers, tracker: this.feedback, warmVerdicts: config.feedbackIndexSize, logger: logger.child({ component: 'nats-feedback' }),
+    });
     this.inspection = new InspectionService({
+      onVerdict: (event) => this.feedback.recordVerdict(indexedVerdictOf(event)),
       dispatcher: this.dispatcher, publisher: this.publisher, metrics, logger: logger.child({ component: 'inspection' }),
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
       answerCacheSize: config.answerCacheSize, publishAttempts: config.publishAttempts,
     });
     this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES });
+    addFeedbackService(this.grpc, this.feedback);
     addCoordinatorServices(this.grpc, { inspection: this.inspection, dispatcher: this.dispatcher, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
     this.metricsServer = new MetricsServer(registry, { host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.running });
   }
@@ -43,6 +53,7 @@ export class Coordinator implements Component {
   async start(): Promise<void> {
     await this.metricsServer.start();
     await this.publisher.start();
+    await this.feedbackSubscriber.start();
     await this.grpc.start();
     this.grpc.setServing(true);
     this.running = true;
@@ -57,6 +68,7 @@ export class Coordinator implements Component {
     await this.dispatcher.drain(signal);
     this.dispatcher.close();
     await this.grpc.stop(signal);
+    await this.feedbackSubscriber.stop();
     await this.publisher.stop();
     await this.metricsServer.stop();
   }

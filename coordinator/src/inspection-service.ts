@@ -32,6 +32,8 @@ export interface InspectionServiceOptions {
   /** Answered keys remembered for resends. */
   answerCacheSize: number;
   publishAttempts: number;
+  /** Called with every decided verdict after its publication (feedback joins to it). */
+  onVerdict?: (event: VerdictEvent) => void;
 }
 
 type Answer = { verdict: Verdict } | { rejection: Rejection };
@@ -164,6 +166,7 @@ export class InspectionService {
     metrics.stage.observe({ stage: 'publish' }, (performance.now() - publishStart) / 1000);
     metrics.endToEnd.observe({ station: header.stationId }, totalMs / 1000);
     metrics.verdicts.inc({ station: header.stationId, label: c.label, model_version: `${c.modelName}@${c.modelVersion}` });
+    this.options.onVerdict?.(event);
     logger.info({ key: header.idempotencyKey, station: header.stationId, barcode: header.barcode, file: header.fileName, label: c.label, score: c.score, worker: outcome.workerId, totalMs: Math.round(totalMs) }, 'verdict');
     return {
       verdict: {

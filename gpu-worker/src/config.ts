@@ -20,6 +20,7 @@ export const WorkerConfigSchema = z.object({
   decodeConcurrency: z.number().int().min(1).default(Math.max(1, cpus().length)).describe('images decoded in parallel (default: cores)'),
   intraOpThreads: z.number().int().min(0).default(0).describe('onnxruntime intra-op threads (0 = onnxruntime default)'),
   maxInputPixels: z.number().int().positive().default(120_000_000).describe('largest width x height decoded (decompression-bomb guard)'),
+  driftWindowScores: z.number().int().min(1).default(500).describe('scores (and images) per model in the label-free drift window (PSI, flag rate, input statistics)'),
   healthAddress: z.string().default('0.0.0.0:50052').describe('host:port of the worker gRPC health service (port 0 picks a free one)'),
   metricsHost: z.string().default('0.0.0.0').describe('interface of the /metrics HTTP server'),
   metricsPort: z.number().int().min(0).max(65535).default(9465).describe('port of the /metrics HTTP server (0 picks a free one)'),

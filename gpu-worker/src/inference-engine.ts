@@ -14,6 +14,7 @@ import type { Logger } from '../../common/src/logger.js';
 import type { LoadedModel, ModelManifest } from '../../common/src/model-manifest.js';
 import { preprocessInto } from '../../common/src/preprocess.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { DriftMonitor } from './drift-monitor.js';
 import { DynamicBatcher } from './dynamic-batcher.js';
 import {
   createSessionOnFirstProvider, describeDevice, EXECUTION_PROVIDERS, isGpuProvider,
@@ -42,6 +43,8 @@ export interface InferenceEngineOptions {
   intraOpThreads: number;
   /** Decompression-bomb guard: largest width × height decoded. */
   maxInputPixels: number;
+  /** Scores (and images) per model in the label-free drift window (default 500). */
+  driftWindowScores?: number;
   logger: Logger;
   registry: Registry;
 }
@@ -100,6 +103,7 @@ export class InferenceEngine implements Component {
   readonly name = 'inference-engine';
   private readonly store = new ModelStore<ServedModel>();
   private readonly metrics: WorkerMetrics;
+  private readonly drift: DriftMonitor;
   private readonly decodeLimiter: ConcurrencyLimiter;
   private readonly logger: Logger;
   private provider: ExecutionProviderName | undefined;
@@ -121,6 +125,7 @@ export class InferenceEngine implements Component {
     this.logger = options.logger.child({ component: this.name });
     this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency);
     this.metrics = new WorkerMetrics(options.registry, () => this.queueDepth);
+    this.drift = new DriftMonitor(options.registry, options.driftWindowScores ?? 500);
   }
 
   /** Started, not stopping, and model runs are not failing one after another (a lost GPU turns this false). */
@@ -176,7 +181,10 @@ export class InferenceEngine implements Component {
           refusals.push(toQuicksilverError(error));
           return undefined;
         });
-        if (served) this.store.add(served);
+        if (served) {
+          this.store.add(served);
+          this.drift.track(served.manifest);
+        }
       }
       if (this.store.size === 0) {
         const first = refusals[0] ?? new QuicksilverError('MODEL_INVALID', 'no model loaded');
@@ -225,6 +233,7 @@ export class InferenceEngine implements Component {
       const flagged = score >= manifest.threshold;
       const label = flagged ? manifest.positiveLabel : mostProbableOther(manifest.labels, output.probabilities, positive);
       this.metrics.imagesTotal.inc({ model: manifest.name, version: manifest.version, label });
+      this.drift.observeScore(manifest, score, flagged);
       return {
         label, score, threshold: manifest.threshold, flagged, modelName: manifest.name, modelVersion: manifest.version,
         decodeMs: prepareMs, inferenceMs: output.inferenceMs, batchSize, queueMs,
@@ -335,6 +344,7 @@ export class InferenceEngine implements Component {
     await preprocessInto(image, model.manifest.preprocessing, model.staging[buffer]!, slot * model.imageSize,
       { maxInputPixels: this.options.maxInputPixels });
     this.metrics.decodeDuration.observe((performance.now() - startedAt) / 1000);
+    this.drift.observeInput(model.manifest, model.staging[buffer]!, slot * model.imageSize);
   }
 
   /** Runs slots 0..size-1 of a staging buffer; one probability vector per image. */

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProtoGrpcType as InspectionProto } from '../generated/inspection.js';
 import type { ProtoGrpcType as WorkerProto } from '../generated/worker.js';
+import type { ProtoGrpcType as FeedbackProto } from '../generated/feedback.js';
 import { repoRoot } from '../paths.js';
 import { ERROR_CODES, QuicksilverError, isErrorCode } from '../errors.js';
 
@@ -26,6 +27,7 @@ function load<T>(file: string): T {
 
 export const inspectionProto = load<InspectionProto>('quicksilver/v1/inspection.proto').quicksilver.v1;
 export const workerProto = load<WorkerProto>('quicksilver/v1/worker.proto').quicksilver.v1;
+export const feedbackProto = load<FeedbackProto>('quicksilver/v1/feedback.proto').quicksilver.v1;
 
 /** Largest gRPC message accepted or sent; chunks are 1 MiB, so 4 MiB leaves headroom. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;

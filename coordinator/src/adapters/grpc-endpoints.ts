@@ -5,13 +5,33 @@ import type { InspectResponse } from '../../../common/src/generated/quicksilver/
 import type { WorkerMessage__Output } from '../../../common/src/generated/quicksilver/v1/WorkerMessage.js';
 import type { CoordinatorMessage } from '../../../common/src/generated/quicksilver/v1/CoordinatorMessage.js';
 import type { Register__Output } from '../../../common/src/generated/quicksilver/v1/Register.js';
-import { CHUNK_BYTES, grpc, inspectionProto, workerProto } from '../../../common/src/adapters/grpc-services.js';
+import { CHUNK_BYTES, feedbackProto, grpc, inspectionProto, workerProto } from '../../../common/src/adapters/grpc-services.js';
+import type { FeedbackReply } from '../../../common/src/generated/quicksilver/v1/FeedbackReply.js';
+import type { FeedbackRequest__Output } from '../../../common/src/generated/quicksilver/v1/FeedbackRequest.js';
+import type { FeedbackTracker } from '../feedback-tracker.js';
 import type { GrpcServer } from '../../../common/src/adapters/grpc-server.js';
 import type { Logger } from '../../../common/src/logger.js';
 import type { Dispatcher, DispatchTask, WorkerChannel, WorkerInfo } from '../dispatcher.js';
 import type { InspectionService } from '../inspection-service.js';
 
-export const SERVICE_NAMES = ['quicksilver.v1.Inspection', 'quicksilver.v1.WorkerLink'];
+export const SERVICE_NAMES = ['quicksilver.v1.Inspection', 'quicksilver.v1.WorkerLink', 'quicksilver.v1.Feedback'];
+
+const FEEDBACK_STATUS = { invalid_json: grpc.status.INVALID_ARGUMENT, invalid_schema: grpc.status.INVALID_ARGUMENT, unknown_verdict: grpc.status.NOT_FOUND, duplicate: grpc.status.ALREADY_EXISTS } as const;
+
+/** Feedback over gRPC: the same tracker as the NATS subject; a refusal is a status error naming the reason. */
+export function addFeedbackService(server: GrpcServer, tracker: FeedbackTracker): void {
+  server.server.addService(feedbackProto.Feedback.service, {
+    Submit: (call: grpc.ServerUnaryCall<FeedbackRequest__Output, FeedbackReply>, callback: grpc.sendUnaryData<FeedbackReply>) => {
+      const r = call.request;
+      const reply = tracker.submit({ schema: 'quicksilver.feedback.v1', idempotencyKey: r.idempotencyKey, barcode: r.barcode, contaminated: r.contaminated, curator: r.curator, method: r.method });
+      if (reply.accepted) {
+        callback(null, { outcome: reply.outcome, modelVersion: reply.modelVersion, stationId: reply.stationId, idempotencyKey: reply.idempotencyKey });
+      } else {
+        callback({ code: FEEDBACK_STATUS[reply.reason], details: `${reply.reason}: ${reply.detail}`, name: 'FeedbackRejected', message: reply.detail });
+      }
+    },
+  });
+}
 
 export function addCoordinatorServices(
   server: GrpcServer,
