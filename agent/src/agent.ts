@@ -116,6 +116,17 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     });
   }
 
+  /** Images picked up from the hot folder without an outcome yet (the agent's spool), and the oldest one's age. */
+  spoolStatus(now: number = performance.now()): { pending: number; inFlight: number; oldestAgeSeconds: number } {
+    let oldest = now;
+    let inFlight = 0;
+    for (const image of this.images.values()) {
+      oldest = Math.min(oldest, image.completedAt);
+      if (isInFlight(image)) inFlight++;
+    }
+    return { pending: this.images.size, inFlight, oldestAgeSeconds: (now - oldest) / 1000 };
+  }
+
   /** Images sent (or being sent) that have no answer yet. */
   get inFlight(): number {
     return [...this.images.values()].filter(isInFlight).length;

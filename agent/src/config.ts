@@ -34,6 +34,8 @@ export const agentConfigSchema = z.object({
   retryMaxDelayMs: milliseconds.default(30_000).describe('Cap of the resend delay after retryable rejections'),
   verdictTimeoutMs: milliseconds.default(120_000).describe('An image sent without a verdict for this long makes the agent recycle the stream and resend'),
   shutdownGraceMs: milliseconds.default(10_000).describe('On SIGTERM, how long to wait for in-flight verdicts before closing'),
+  metricsHost: z.string().default('0.0.0.0').describe('Interface of the /metrics HTTP server'),
+  metricsPort: z.number().int().min(-1).max(65535).default(9467).describe('Port of the /metrics HTTP server (0 picks a free one, -1 turns it off; a port in use is logged, the agent keeps working)'),
   display: z.boolean().default(true).describe('Print the one-line operator display for each outcome on stdout'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level (logs go to stderr)'),
 });

@@ -207,3 +207,6 @@ export function imageStatistics(
 }
 
 const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
+
+/** PSI above which deploy/prometheus/alerts.yml raises QuicksilverScoreDrift (sampling noise with the default 500-score window is about 0.04). */
+export const PSI_ALERT_THRESHOLD = 0.5;

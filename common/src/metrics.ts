@@ -12,6 +12,9 @@ export function createRegistry(processName: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ process: processName });
   collectDefaultMetrics({ register: registry });
+  // prom-client also exports these gauges with a `_total` suffix (reserved for counters; promtool
+  // check metrics refuses them); the same values stay available without the suffix.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   return registry;
 }
 
