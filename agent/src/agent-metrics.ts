@@ -2,6 +2,7 @@
 // of the oldest), outcomes, retries and stream drops. The spool gauges are named for the durable
 // spool too: whatever holds the station's pending images reports them here.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { ERROR_CODES } from '../../common/src/errors.js';
 import type { Agent } from './agent.js';
 
 export function registerAgentMetrics(registry: Registry, agent: Agent, stationId: string): void {
@@ -25,6 +26,9 @@ export function registerAgentMetrics(registry: Registry, agent: Agent, stationId
   const rejections = new Counter({ name: 'quicksilver_agent_rejections_total', help: 'Images filed as rejected, by error code', labelNames: ['station', 'code'], registers });
   const retries = new Counter({ name: 'quicksilver_agent_retries_total', help: 'Retryable rejections (image kept and resent), by error code', labelNames: ['station', 'code'], registers });
   const disconnects = new Counter({ name: 'quicksilver_agent_stream_disconnects_total', help: 'Inspect streams lost (the agent reconnects and resends)', labelNames: ['station'], registers });
+  // Zero series from the start, so rates and alerts work before the first event.
+  for (const [code, { retryable }] of Object.entries(ERROR_CODES)) if (retryable) retries.inc({ station: stationId, code }, 0);
+  disconnects.inc({ station: stationId }, 0);
   agent.on('verdict', (event) => verdicts.inc({ station: stationId, label: event.verdict.label }));
   agent.on('rejection', (event) => rejections.inc({ station: stationId, code: event.code }));
   agent.on('retry', (event) => retries.inc({ station: stationId, code: event.code }));

@@ -1,6 +1,7 @@
 // The single `quicksilver` command. Each subcommand's options come from its config schema.
 import { Command } from 'commander';
 import { z } from 'zod';
+import { feedbackJsonSchema } from '../../common/src/feedback.js';
 import { VerdictEventSchema } from '../../common/src/verdict-event.js';
 import { agentCommand } from '../../agent/src/command.js';
 import { isErrorCode } from '../../common/src/errors.js';
@@ -25,7 +26,9 @@ const program = new Command('quicksilver')
   .addCommand(new Command('config-reference').description('print the configuration reference (docs/configuration.md) as Markdown')
     .action(() => { process.stdout.write(renderConfigurationReference()); }))
   .addCommand(new Command('verdict-schema').description('print the JSON Schema of the NATS verdict event (docs/schemas/verdict-event.schema.json)')
-    .action(() => { process.stdout.write(`${JSON.stringify(z.toJSONSchema(VerdictEventSchema), null, 2)}\n`); }));
+    .action(() => { process.stdout.write(`${JSON.stringify(z.toJSONSchema(VerdictEventSchema), null, 2)}\n`); }))
+  .addCommand(new Command('feedback-schema').description('print the JSON Schema of the NATS feedback message (docs/schemas/feedback-event.schema.json)')
+    .action(() => { process.stdout.write(feedbackJsonSchema()); }));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const err = error as { code?: string; message?: string };

@@ -29,3 +29,8 @@ export type FeedbackRejectionReason = 'invalid_json' | 'invalid_schema' | 'unkno
 export type FeedbackReply =
   | { accepted: true; outcome: 'tp' | 'fp' | 'tn' | 'fn'; modelVersion: string; stationId: string; idempotencyKey: string }
   | { accepted: false; reason: FeedbackRejectionReason; detail: string };
+
+/** The JSON Schema a feedback publisher validates against (input form: defaulted fields optional). */
+export function feedbackJsonSchema(): string {
+  return `${JSON.stringify(z.toJSONSchema(FeedbackEventSchema, { io: 'input' }), null, 2)}\n`;
+}

@@ -8,6 +8,7 @@ export function createCoordinatorMetrics(registry: Registry) {
   const registers = [registry];
   return {
     imagesReceived: new Counter({ name: 'quicksilver_coordinator_images_received_total', help: 'Image headers received from agents', labelNames: ['station'], registers }),
+    imagesAccepted: new Counter({ name: 'quicksilver_coordinator_images_accepted_total', help: 'Image headers accepted for upload (new keys; resends of known keys are duplicates)', labelNames: ['station'], registers }),
     bytesReceived: new Counter({ name: 'quicksilver_coordinator_image_bytes_received_total', help: 'Image bytes received from agents', registers }),
     verdicts: new Counter({ name: 'quicksilver_coordinator_verdicts_total', help: 'Verdicts returned', labelNames: ['station', 'label', 'model_version'], registers }),
     rejections: new Counter({ name: 'quicksilver_coordinator_rejections_total', help: 'Images answered with a rejection, by error code', labelNames: ['station', 'code'], registers }),

@@ -271,6 +271,7 @@ export class InspectionSession {
     }
     this.uploads.set(key, { header, receivedAt: performance.now(), received: 0, hash: createHash('sha256'), reserved: header.sizeBytes });
     metrics.uploadsInProgress.inc();
+    metrics.imagesAccepted.inc({ station: header.stationId });
     this.send({ accepted: { idempotencyKey: key } });
   }
 

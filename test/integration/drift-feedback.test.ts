@@ -18,9 +18,9 @@ import { promtoolCheckMetrics, sample, scrape, SequentialInspector } from '../he
 const MODEL = 'mercury-cnn@1.0.0';
 const STATION = 'drift-station';
 /** Unshifted sheets, also the worker's drift window. */
-const REFERENCE_RUN = 150;
-/** Shifted sheets within which PSI must cross the alert threshold (measured: 4 paper-tone sheets). */
-const SHIFTED_WITHIN = 30;
+const REFERENCE_RUN = 100;
+/** Shifted sheets within which PSI must cross the alert threshold (measured: PSI 0.29 after 100 unshifted sheets, over 0.5 after 25 paper-tone sheets). */
+const SHIFTED_WITHIN = 40;
 const FEEDBACK_WINDOW = 10;
 
 interface Judged { verdict: Verdict__Output; contaminated: boolean }

@@ -93,7 +93,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
 
     const workerMetrics: string[] = [];
     for (let i = 1; i <= options.workers; i++) {
-      const port = await freePort();
+      const port = await freePort(9464 + i); // deploy/prometheus/prometheus.yml scrapes 9465 and 9466
       const worker = processes.start(`worker-${i}`, ['worker', '--coordinator-address', coordinatorAddress, '--worker-id', `demo-worker-${i}`,
         '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-port', String(port), '--decode-concurrency', '1',
         '--intra-op-threads', '1']);
@@ -106,8 +106,12 @@ async function runDemo(options: DemoOptions): Promise<void> {
     subscriber.instance = new NatsVerdictSubscriber([nats.url]);
     await subscriber.instance.start((event) => published.push(event.idempotencyKey));
 
+    const agentMetricsPort = await freePort(9467);
     processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1',
-      '--stability-threshold-ms', '300'], (line) => console.log(`  ${line}`));
+      '--stability-threshold-ms', '300', '--metrics-port', String(agentMetricsPort)], (line) => console.log(`  ${line}`));
+    console.log(`  agent metrics http://127.0.0.1:${agentMetricsPort}/metrics`);
+    console.log('  Prometheus (alerts included): prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path=/tmp/qs-prometheus');
+    console.log('  Grafana: provision deploy/grafana (see docs/dashboard.md); feedback: docs/metrics.md');
     console.log(`  agent watching ${hotFolder}\n\nConveyor running (${options.live ? 'live, Ctrl-C to stop' : `${options.count} sheets`}):`);
 
     const truth = new Map<string, SheetTruth>();

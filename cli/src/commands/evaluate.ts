@@ -3,10 +3,11 @@
 // a folder of images with truth.jsonl), runs the served preprocessing (preprocessInto) and
 // onnxruntime-node on CPU, and prints accuracy, precision, recall, F1 and the confusion matrix,
 // plus whether they equal the manifest's figures (they must, exactly, on the same split).
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import * as ort from 'onnxruntime-node';
+import { binIndex, imageStatistics, type ImageStatistics } from '../../../common/src/drift.js';
 import { QuicksilverError } from '../../../common/src/errors.js';
 import { loadModel, type ModelManifest } from '../../../common/src/model-manifest.js';
 import { preprocessInto } from '../../../common/src/preprocess.js';
@@ -49,7 +50,14 @@ async function* imagesFromSplit(manifest: ModelManifest, count?: number): AsyncG
   }
 }
 
-export interface EvaluationResult extends EvaluationMetrics { images: number; seconds: number }
+export interface EvaluationResult extends EvaluationMetrics {
+  images: number;
+  seconds: number;
+  /** Positive-label scores binned over the manifest's referenceScores.binEdges (the label-free drift reference). */
+  scoreCounts: number[];
+  /** Mean input statistics (common/src/drift.ts imageStatistics) over the images. */
+  inputs: ImageStatistics;
+}
 
 /** Scores every image with the model and returns the metrics at the manifest's threshold. */
 export async function evaluateModel(manifestPath: string, options: { images?: string; count?: number; batch?: number; threads?: number } = {}): Promise<{ manifest: ModelManifest; result: EvaluationResult }> {
@@ -65,6 +73,8 @@ export async function evaluateModel(manifestPath: string, options: { images?: st
   const batch = new Float32Array(batchSize * imageSize);
   const positive = manifest.labels.indexOf(manifest.positiveLabel);
   const confusion: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
+  const scoreCounts = new Array<number>(manifest.referenceScores.binEdges.length - 1).fill(0);
+  const inputs: ImageStatistics = { brightness: 0, colourCast: 0, entropyBits: 0 };
   let pending: boolean[] = [];
 
   const flush = async (): Promise<void> => {
@@ -84,6 +94,7 @@ export async function evaluateModel(manifestPath: string, options: { images?: st
         const exps = logits.map((v) => Math.exp(v - max));
         score = exps[positive]! / exps.reduce((a, b) => a + b, 0);
       }
+      scoreCounts[binIndex(manifest.referenceScores.binEdges, score)]!++;
       const flagged = score >= manifest.threshold;
       if (flagged && contaminated) confusion.tp++;
       else if (flagged) confusion.fp++;
@@ -97,6 +108,8 @@ export async function evaluateModel(manifestPath: string, options: { images?: st
   let images = 0;
   for await (const image of source) {
     await preprocessInto(image.bytes, manifest.preprocessing, batch, pending.length * imageSize);
+    const stats = imageStatistics(batch, pending.length * imageSize, width * height, manifest.preprocessing.normalization);
+    for (const key of ['brightness', 'colourCast', 'entropyBits'] as const) inputs[key] += stats[key];
     pending.push(image.contaminated);
     images++;
     if (pending.length === batchSize) await flush();
@@ -104,7 +117,19 @@ export async function evaluateModel(manifestPath: string, options: { images?: st
   await flush();
   await session.release();
   if (images === 0) throw new QuicksilverError('CONFIG_INVALID', 'no images to evaluate');
-  return { manifest, result: { ...metricsFromConfusion(confusion), images, seconds: (performance.now() - started) / 1000 } };
+  for (const key of ['brightness', 'colourCast', 'entropyBits'] as const) inputs[key] = round6(inputs[key] / images);
+  return { manifest, result: { ...metricsFromConfusion(confusion), images, seconds: (performance.now() - started) / 1000, scoreCounts, inputs } };
+}
+
+const round6 = (value: number): number => Math.round(value * 1e6) / 1e6;
+
+/** Writes the measured drift references (score histogram, input statistics) into the manifest file. */
+export async function writeDriftReference(manifestPath: string, result: EvaluationResult): Promise<void> {
+  const raw = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown> & { referenceScores: { binEdges: number[]; counts: number[] } };
+  raw.referenceScores.counts = result.scoreCounts;
+  const ordered = Object.fromEntries(Object.entries(raw).flatMap(([key, value]) => (key === 'referenceInputs' ? [] : key === 'trainedAt'
+    ? [['referenceInputs', result.inputs], [key, value]] : [[key, value]])));
+  await writeFile(manifestPath, `${JSON.stringify(ordered, null, 2)}\n`);
 }
 
 /** Differences between measured and recorded figures (empty = exact match). */
@@ -115,6 +140,12 @@ export function compareWithManifest(manifest: ModelManifest, result: EvaluationR
   for (const key of ['accuracy', 'precision', 'recall', 'f1'] as const) {
     if (recorded[key] !== result[key]) differences.push(`${key}: manifest ${recorded[key]}, measured ${result[key]}`);
   }
+  const referenceCounts = manifest.referenceScores.counts;
+  if (referenceCounts.join(',') !== result.scoreCounts.join(',')) differences.push(`referenceScores.counts: manifest [${referenceCounts}], measured [${result.scoreCounts}]`);
+  const inputs = manifest.referenceInputs;
+  if (inputs && (['brightness', 'colourCast', 'entropyBits'] as const).some((key) => inputs[key] !== result.inputs[key])) {
+    differences.push(`referenceInputs: manifest ${JSON.stringify(inputs)}, measured ${JSON.stringify(result.inputs)}`);
+  }
   if (recorded.confusion) {
     for (const key of ['tp', 'fp', 'tn', 'fn'] as const) {
       if (recorded.confusion[key] !== result.confusion[key]) differences.push(`${key}: manifest ${recorded.confusion[key]}, measured ${result.confusion[key]}`);
@@ -123,7 +154,7 @@ export function compareWithManifest(manifest: ModelManifest, result: EvaluationR
   return differences;
 }
 
-interface EvaluateOptions { manifest: string; count?: number; images?: string; batch: number; threads: number }
+interface EvaluateOptions { manifest: string; count?: number; images?: string; batch: number; threads: number; writeReference?: boolean }
 
 export function evaluateCommand(): Command {
   return new Command('evaluate')
@@ -132,6 +163,7 @@ export function evaluateCommand(): Command {
     .addOption(new Option('--count <n>', 'evaluate only the first n sheets (the comparison with the manifest then does not apply)').argParser(parseWhole))
     .option('--images <dir>', 'evaluate a folder of images with truth.jsonl (from `quicksilver synth`) instead of the recorded split')
     .addOption(new Option('--batch <n>', 'inference batch size').argParser(parseWhole).default(16))
+    .option('--write-reference', 'write the measured score histogram (referenceScores.counts) and input statistics (referenceInputs) into the manifest: the label-free drift references')
     .addOption(new Option('--threads <n>', 'onnxruntime intra-op threads (0 = one per core)').argParser(parseWhole).default(0))
     .action(async (options: EvaluateOptions) => {
       const { manifest, result } = await evaluateModel(options.manifest, options);
@@ -149,8 +181,14 @@ export function evaluateCommand(): Command {
         `                 pred clean  pred contaminated`,
         `  clean          ${String(c.tn).padStart(10)}  ${String(c.fp).padStart(17)}`,
         `  contaminated   ${String(c.fn).padStart(10)}  ${String(c.tp).padStart(17)}`,
+        `score histogram (referenceScores bins): [${result.scoreCounts}]`,
+        `input statistics: brightness ${result.inputs.brightness}, colour cast ${result.inputs.colourCast}, entropy ${result.inputs.entropyBits} bits`,
         '',
       ].join('\n'));
+      if (options.writeReference) {
+        await writeDriftReference(options.manifest, result);
+        process.stdout.write(`drift references written to ${options.manifest}\n`);
+      }
       const fullSplit = !options.images && (options.count === undefined || options.count >= (manifest.validation.synthetic?.count ?? 0));
       if (!fullSplit) {
         process.stdout.write('comparison with the manifest: not applicable (not the recorded split in full)\n');
