@@ -297,8 +297,11 @@ export class InspectionSession {
     if (upload.received + data.length > header.sizeBytes) {
       return fail('SIZE_MISMATCH', `${header.fileName}: more bytes than the declared ${header.sizeBytes}`);
     }
-    upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
-    data.copy(upload.bytes, upload.received);
+    if (offset === 0 && last && data.length === header.sizeBytes) upload.bytes = data; // one-chunk image: keep the received buffer, no copy
+    else {
+      upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
+      data.copy(upload.bytes, upload.received);
+    }
     upload.hash.update(data);
     upload.received += data.length;
     this.service.options.metrics.bytesReceived.inc(data.length);
