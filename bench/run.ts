@@ -22,7 +22,7 @@ import { NatsServerProcess } from '../common/src/nats-server-process.js';
 import { repoRoot } from '../common/src/paths.js';
 import { renderSheet } from '../common/src/synth/index.js';
 import { InferenceEngine } from '../gpu-worker/src/inference-engine.js';
-import { percentile, runStation, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
+import { percentile, runStation, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
 interface BenchOptions {
   images?: string;
@@ -197,7 +197,12 @@ async function main(options: BenchOptions): Promise<void> {
       stop.abort();
       const bulkResult = await bulk;
       const latencies = stations.flatMap((r) => r.latenciesMs);
+      const stages = Object.fromEntries(STAGES.map((stage) => {
+        const values = stations.flatMap((r) => r.stagesMs[stage]);
+        return [stage, { p50Ms: percentile(values, 50), p99Ms: percentile(values, 99) }];
+      }));
       return {
+        stages,
         images: latencies.length,
         p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies),
         bulkImagesPerSecond: bulkResult ? bulkResult.verdicts / options.latencySeconds : 0,
@@ -250,6 +255,7 @@ function printTable(r: Record<string, unknown>): void {
   const b1 = r.limitBatch1 as { imagesPerSecond: number };
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
+  const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const mem = r.memory as { images: number; rssFirstTenthMaxMiB: number; rssMaxMiB: number; growthAfterFirstTenthMiB: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
@@ -260,6 +266,8 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90) |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
+| realtime stages p50/p99 ms, no bulk          | ${stages(lat.quiet as never)} | |
+| realtime stages p50/p99 ms, bulk beside      | ${stages(lat.withBulk as never)} | |
 | CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
 | CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
 ${mem ? `| coordinator RSS over ${mem.images} images        | max ${f(mem.rssMaxMiB)} MiB | +${f(mem.growthAfterFirstTenthMiB)} MiB after the first tenth |` : ''}`);
