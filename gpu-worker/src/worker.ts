@@ -21,7 +21,7 @@ export class Worker implements Component {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros,
-      decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, maxInputPixels: config.maxInputPixels,
+      decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning, maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,
     });
     this.health = new GrpcServer({ address: config.healthAddress, logger, serviceNames: ['quicksilver.v1.Worker'] });
@@ -41,7 +41,7 @@ export class Worker implements Component {
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
     this.link = new CoordinatorLink({
       coordinatorAddress: this.config.coordinatorAddress, workerId: this.config.workerId,
-      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.config.maxInFlight || 2 * this.config.maxBatchSize,
+      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.config.maxInFlight || 3 * this.config.maxBatchSize,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
