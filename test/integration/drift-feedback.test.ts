@@ -12,7 +12,11 @@ import type { FeedbackReply as GrpcFeedbackReply } from '../../common/src/genera
 import type { Verdict__Output } from '../../common/src/generated/quicksilver/v1/Verdict.js';
 import { repoRoot } from '../../common/src/paths.js';
 import { syntheticSheets, type SheetShift } from '../../common/src/synth/index.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { loadConfig } from '../../common/src/config.js';
+import { createRegistry } from '../../common/src/metrics.js';
+import { CoordinatorConfigSchema } from '../../coordinator/src/config.js';
+import { Coordinator } from '../../coordinator/src/coordinator.js';
+import { silentLogger, startCluster, type Cluster } from '../helpers/cluster.js';
 import { promtoolCheckMetrics, sample, scrape, SequentialInspector } from '../helpers/observability.js';
 
 const MODEL = 'mercury-cnn@1.0.0';
@@ -30,6 +34,7 @@ describe('drift and feedback (issue 5 acceptance)', { timeout: 280_000 }, () => 
   let inspector: SequentialInspector;
   let nats: NatsConnection;
   const judged: Judged[] = [];
+  let judgedShifted = 0;
 
   before(async () => {
     cluster = await startCluster({ workers: 1, worker: { driftWindowScores: REFERENCE_RUN, maxBatchSize: 4 }, coordinator: { feedbackWindow: FEEDBACK_WINDOW } });
@@ -75,6 +80,7 @@ describe('drift and feedback (issue 5 acceptance)', { timeout: 280_000 }, () => 
     for await (const { sheet, key } of sheets(515151, SHIFTED_WITHIN, 'paper-tone')) {
       await inspector.inspect({ key, barcode: '', bytes: sheet.bytes, fileName: sheet.fileName });
       crossedAfter++;
+      judgedShifted++;
       if ((await workerPsi())! > PSI_ALERT_THRESHOLD) break;
     }
     const after = (await workerPsi())!;
@@ -147,6 +153,22 @@ describe('drift and feedback (issue 5 acceptance)', { timeout: 280_000 }, () => 
     const after = await scrape(coordinatorPort);
     assert.deepEqual(['invalid_json', 'invalid_schema', 'unknown_verdict', 'duplicate'].map((reason) => sample(after, 'quicksilver_feedback_rejected_total', { reason })), [1, 1, 2, 1]);
     assert.equal((await figures()).accuracy, 0.6);
+  });
+
+  it('a coordinator started later joins feedback to verdicts replayed from JetStream', async () => {
+    const config = loadConfig(CoordinatorConfigSchema, 'QS_TEST_UNUSED', {
+      flags: { grpcAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0, natsServers: [cluster.nats.url], logLevel: 'silent' },
+    });
+    const late = new Coordinator(config, silentLogger, createRegistry('coordinator'));
+    await late.start();
+    try {
+      assert.equal(late.feedback.indexedVerdicts, REFERENCE_RUN + judgedShifted, 'every published verdict replayed');
+      const last = judged.at(-1)!.verdict;
+      const reply = late.feedback.submit({ schema: 'quicksilver.feedback.v1', barcode: last.barcode, contaminated: last.flagged });
+      assert.deepEqual(reply, { accepted: true, outcome: last.flagged ? 'tp' : 'tn', modelVersion: MODEL, stationId: STATION, idempotencyKey: last.idempotencyKey });
+    } finally {
+      await late.stop(AbortSignal.timeout(5000));
+    }
   });
 
   it('every process exposition passes promtool check metrics', async () => {

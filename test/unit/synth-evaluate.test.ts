@@ -24,5 +24,11 @@ test('evaluateModel scores the first sheets of the recorded split and compares w
   assert.ok(result.accuracy >= 0 && result.accuracy <= 1);
   const differences = compareWithManifest(manifest, result);
   assert.ok(differences.some((d) => d.startsWith('images:')), 'a partial split must not claim to match the manifest');
-  assert.deepEqual(compareWithManifest(manifest, { ...result, ...manifest.validation, confusion: manifest.validation.confusion ?? result.confusion }), []);
+  const recorded = {
+    ...result, ...manifest.validation, confusion: manifest.validation.confusion ?? result.confusion,
+    scoreCounts: manifest.referenceScores.counts, inputs: manifest.referenceInputs ?? result.inputs,
+  };
+  assert.deepEqual(compareWithManifest(manifest, recorded), []);
+  assert.ok(differences.some((d) => d.startsWith('referenceScores.counts:')), 'the drift reference histogram is compared too');
+  assert.equal(result.scoreCounts.reduce((a, b) => a + b, 0), 12);
 });
