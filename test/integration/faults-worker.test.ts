@@ -1,0 +1,49 @@
+// Fault injection on workers (real processes): SIGKILL mid-batch, repeatedly; SIGSTOP (connection
+// silent without death) then SIGCONT. A steady stream of images runs throughout; the audit demands
+// zero images lost and zero duplicate verdicts (JetStream records per key, agent done/ + rejected/).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { natsServerAvailable } from '../../common/src/nats-server-process.js';
+import { FaultCluster, waitFor } from '../helpers/fault-cluster.js';
+
+// A long batching delay keeps tasks in flight on the worker, so a kill lands mid-batch.
+const SLOW_BATCHES = ['--max-batch-size', '8', '--max-queue-delay-micros', '300000'];
+/** Coordinator heartbeat timeout in the fault cluster (2 s) plus a margin for a loaded machine. */
+const REDISPATCH_BOUND_MS = 2000 + 3000;
+
+describe('faults: workers', { timeout: 150_000, skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
+  it('a worker SIGKILLed mid-batch three times: its tasks are re-dispatched at once, nothing lost or doubled', { timeout: 120_000 }, async (t) => {
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: SLOW_BATCHES });
+    t.after(() => cluster.stop());
+    const feed = cluster.feed(36, 100);
+    for (let round = 1; round <= 3; round++) {
+      await feed.fed(round * 10);
+      await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_worker_in_flight', { worker: 'w1' })) > 0, 15_000, 'w1 holding tasks');
+      const requeuedBefore = await cluster.coordinatorMetric('quicksilver_coordinator_tasks_requeued_total', { reason: 'worker_lost' });
+      await cluster.signal(cluster.workers.get('w1')!, 'SIGKILL');
+      await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_tasks_requeued_total', { reason: 'worker_lost' })) > requeuedBefore,
+        REDISPATCH_BOUND_MS, `round ${round}: the killed worker's tasks back in the queue`);
+      await cluster.startWorker('w1');
+    }
+    await cluster.waitAllFiled(feed, 60_000);
+    await cluster.assertExactlyOnce(feed);
+  });
+
+  it('a worker paused with SIGSTOP is dropped after missed heartbeats, its tasks go elsewhere, and it rejoins after SIGCONT', { timeout: 120_000 }, async (t) => {
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: SLOW_BATCHES });
+    t.after(() => cluster.stop());
+    const feed = cluster.feed(30, 100);
+    await feed.fed(8);
+    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_worker_in_flight', { worker: 'w1' })) > 0, 15_000, 'w1 holding tasks');
+    const w1 = cluster.workers.get('w1')!;
+    await cluster.signal(w1, 'SIGSTOP');
+    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_workers_connected')) === 1, REDISPATCH_BOUND_MS, 'the paused worker dropped');
+    assert.ok((await cluster.coordinatorMetric('quicksilver_coordinator_worker_losses_total', { reason: 'heartbeat' })) >= 1, 'dropped for missed heartbeats');
+    assert.ok((await cluster.coordinatorMetric('quicksilver_coordinator_tasks_requeued_total', { reason: 'worker_lost' })) >= 1, 'its tasks re-dispatched');
+    await feed.fed(20);
+    await cluster.signal(w1, 'SIGCONT');
+    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_workers_connected')) === 2, 15_000, 'the resumed worker registered again');
+    await cluster.waitAllFiled(feed, 60_000);
+    await cluster.assertExactlyOnce(feed);
+  });
+});
