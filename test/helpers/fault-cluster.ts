@@ -131,14 +131,14 @@ export class FaultCluster {
     return sum;
   }
 
-  /** Writes `count` distinct small JPEGs, one every `intervalMs`, as <name>.part renamed to <name>. */
-  feed(count: number, intervalMs: number): Feed {
+  /** Writes `count` distinct small JPEGs (<prefix>00000001.jpg ...), one every `intervalMs`, as <name>.part renamed to <name>. */
+  feed(count: number, intervalMs: number, prefix = 'QS'): Feed {
     const images = new Map<string, string>();
     const waiters: Array<() => void> = [];
     const done = (async () => {
       for (let i = 1; i <= count; i++) {
         const bytes = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#c8b490', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg().toBuffer();
-        const name = `QS${String(i).padStart(8, '0')}.jpg`;
+        const name = `${prefix}${String(i).padStart(8, '0')}.jpg`;
         await writeFile(join(this.hotFolder, `${name}.part`), bytes);
         await rename(join(this.hotFolder, `${name}.part`), join(this.hotFolder, name));
         images.set(name, `${STATION}:${createHash('sha256').update(bytes).digest('hex')}`);

@@ -1,6 +1,7 @@
-// Fault injection on workers (real processes): SIGKILL mid-batch, repeatedly; SIGSTOP (connection
-// silent without death) then SIGCONT. A steady stream of images runs throughout; the audit demands
-// zero images lost and zero duplicate verdicts (JetStream records per key, agent done/ + rejected/).
+// Fault injection on workers (real processes): SIGKILL mid-batch, repeatedly; SIGTERM (graceful
+// drain); SIGSTOP (connection silent without death) then SIGCONT; an image whose workers keep dying
+// (quarantine). A steady stream of images runs throughout; the audit demands zero images lost and zero
+// duplicate verdicts (JetStream records per key, agent done/ + rejected/).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { natsServerAvailable } from '../../common/src/nats-server-process.js';
@@ -27,6 +28,53 @@ describe('faults: workers', { timeout: 150_000, skip: !natsServerAvailable() && 
     }
     await cluster.waitAllFiled(feed, 60_000);
     await cluster.assertExactlyOnce(feed);
+  });
+
+  it('a worker stopped with SIGTERM mid-stream drains: finishes its tasks, takes no new ones, exits 0; nothing lost or doubled', { timeout: 120_000 }, async (t) => {
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: SLOW_BATCHES });
+    t.after(() => cluster.stop());
+    const feed = cluster.feed(24, 100);
+    await feed.fed(8);
+    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_worker_in_flight', { worker: 'w1' })) > 0, 15_000, 'w1 holding tasks');
+    const w1 = cluster.workers.get('w1')!;
+    const exit = new Promise<number | null>((resolve) => w1.child.once('exit', (code) => resolve(code)));
+    await cluster.signal(w1, 'SIGTERM');
+    assert.equal(await exit, 0, 'clean exit');
+    assert.equal(await cluster.coordinatorMetric('quicksilver_coordinator_tasks_requeued_total', { reason: 'worker_lost' }), 0, 'it delivered every task it held');
+    await cluster.waitAllFiled(feed, 60_000);
+    await cluster.assertExactlyOnce(feed);
+  });
+
+  it('an image whose workers keep dying is quarantined after maxTaskAttempts with a reason, and serving goes on', { timeout: 120_000 }, async (t) => {
+    // A 1 s batching delay keeps the lone image in flight long enough to see who holds it.
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: ['--max-batch-size', '8', '--max-queue-delay-micros', '1000000'], coordinatorFlags: ['--max-task-attempts', '3'] });
+    t.after(() => cluster.stop());
+    // One image at a time, so the worker holding a task is the one holding the "poison" image; the test
+    // plays the crash that image causes by killing whichever worker holds it.
+    const alive = () => [...cluster.workers].filter(([, w]) => w.child.exitCode === null && w.child.signalCode === null).map(([id]) => id);
+    const poison = cluster.feed(1, 0);
+    await poison.fed(1);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      let holder: string | undefined;
+      await waitFor(async () => {
+        for (const id of alive()) if ((await cluster.coordinatorMetric('quicksilver_coordinator_worker_in_flight', { worker: id })) > 0) holder = id;
+        return holder !== undefined;
+      }, 15_000, `attempt ${attempt}: a worker holding the image`);
+      await cluster.signal(cluster.workers.get(holder!)!, 'SIGKILL');
+      if (attempt < 3 && alive().length === 0) await cluster.startWorker(holder!);
+    }
+    await cluster.waitAllFiled(poison, 30_000);
+    const audit = await cluster.audit(poison);
+    const [name] = poison.images.keys();
+    assert.equal(audit.rejected.length, 1);
+    assert.equal(audit.rejected[0].name, name);
+    assert.equal(audit.rejected[0].code, 'WORKER_LOST');
+    assert.match(audit.rejected[0].reason, /went away 3 times.*quarantined as a possible poison image/);
+    assert.equal(audit.records.size, 0, 'no verdict published for it');
+    for (const id of ['w1', 'w2']) if (!alive().includes(id)) await cluster.startWorker(id);
+    const after = cluster.feed(1, 0, 'QT');
+    await cluster.waitAllFiled(after, 30_000);
+    assert.equal((await cluster.audit(after)).records.size, 1, 'the next image gets its verdict');
   });
 
   it('a worker paused with SIGSTOP is dropped after missed heartbeats, its tasks go elsewhere, and it rejoins after SIGCONT', { timeout: 120_000 }, async (t) => {

@@ -74,6 +74,8 @@ export class CoordinatorLink implements Component {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.reconnectTimer);
+    // Intake stops: the coordinator sends nothing new once it reads this; a task already on the wire is refused as retryable.
+    if (this.registered) this.stream?.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: true } });
     while (this.running.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 25));
     for (const controller of this.running.values()) controller.abort();
     this.teardown();
@@ -134,7 +136,7 @@ export class CoordinatorLink implements Component {
       this.failures = 0;
       this.options.onConnectedChange?.(true);
       this.options.logger.info({ coordinator: this.options.coordinatorAddress, heartbeatIntervalMs: message.registered.heartbeatIntervalMs }, 'registered with coordinator');
-      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString() } });
+      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: this.stopping } });
       this.heartbeatTimer = setInterval(beat, Math.max(100, message.registered.heartbeatIntervalMs));
     } else if (message.task) {
       const header = message.task;
@@ -169,6 +171,10 @@ export class CoordinatorLink implements Component {
   }
 
   private runTask(stream: LinkStream, header: TaskHeader__Output, bytes: Buffer): void {
+    if (this.stopping) {
+      this.sendError(stream, header.taskId, new QuicksilverError('SHUTTING_DOWN', 'the worker is shutting down'));
+      return;
+    }
     const controller = new AbortController();
     this.running.set(header.taskId, controller);
     this.options.classifier.classify({
