@@ -7,7 +7,8 @@
 // - <dir>/cursor.json records how far the log has been published; a stale cursor after a crash
 //   only re-publishes entries that JetStream then drops by message id (within its duplicate window).
 // - A torn last line (crash mid-append) is cut off at start; the agent had not been answered for it.
-import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
+// - One outbox folder belongs to one coordinator: <dir>/lock holds the owner's pid (a dead owner's lock is taken over).
+import { mkdir, open, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Counter, Gauge } from 'prom-client';
 import { QuicksilverError } from '../../common/src/errors.js';
@@ -38,6 +39,7 @@ interface Entry {
 
 const LOG_FILE = 'verdicts.jsonl';
 const CURSOR_FILE = 'cursor.json';
+const LOCK_FILE = 'lock';
 
 export class VerdictOutbox {
   private readonly entries: Entry[] = [];
@@ -67,6 +69,7 @@ export class VerdictOutbox {
   async start(): Promise<void> {
     const { dir, logger } = this.options;
     await mkdir(dir, { recursive: true });
+    await this.lock();
     const path = join(dir, LOG_FILE);
     const content = await readFile(path).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(error)));
     const cursor = await readFile(join(dir, CURSOR_FILE), 'utf8').then((text) => Number(JSON.parse(text).publishedBytes) || 0, () => 0);
@@ -131,6 +134,24 @@ export class VerdictOutbox {
     if (this.entries.length > 0) this.options.logger.warn({ depth: this.entries.length }, 'outbox: unpublished verdicts kept on disk for the next start');
     await this.log?.close();
     this.log = undefined;
+    await unlink(join(this.options.dir, LOCK_FILE)).catch(() => undefined);
+  }
+
+  private async lock(): Promise<void> {
+    const path = join(this.options.dir, LOCK_FILE);
+    for (;;) {
+      try {
+        await writeFile(path, String(process.pid), { flag: 'wx' });
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const owner = Number(await readFile(path, 'utf8').catch(() => ''));
+      if (owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new QuicksilverError('CONFIG_INVALID', `the outbox folder ${this.options.dir} is in use by process ${owner}; give each coordinator its own outboxDir`);
+      }
+      await unlink(path).catch(() => undefined); // left by a coordinator that died: take it over
+    }
   }
 
   private async append(event: VerdictEvent): Promise<void> {
@@ -215,5 +236,14 @@ export class VerdictOutbox {
   private updateMetrics(): void {
     this.options.metrics.depth.set(this.entries.length);
     this.options.metrics.bytes.set(this.pendingBytes);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

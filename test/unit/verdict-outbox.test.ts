@@ -1,7 +1,8 @@
 // The coordinator's durable verdict outbox on a real temp folder, with an in-memory publisher
 // standing in for JetStream (its availability is switched by the test).
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -113,5 +114,22 @@ describe('VerdictOutbox', { timeout: 30_000 }, () => {
     assert.equal(outbox.isFull, false);
     assert.equal(await outbox.deliver(event(3)), 'published');
     await outbox.stop(AbortSignal.timeout(1000));
+  });
+
+  it('belongs to one coordinator at a time: a live owner\'s folder is refused, a dead owner\'s lock taken over', async () => {
+    const dir = join(root, 'locked');
+    const publisher = new SwitchablePublisher();
+    const owner = newOutbox(dir, publisher);
+    await owner.outbox.start();
+    // Another live process (pid 1 is always alive) holding the lock:
+    await writeFile(join(dir, 'lock'), '1');
+    await assert.rejects(newOutbox(dir, publisher).outbox.start(), (error: QuicksilverError) => error.code === 'CONFIG_INVALID' && /in use by process 1/.test(error.message));
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    await writeFile(join(dir, 'lock'), dead);
+    const successor = newOutbox(dir, publisher);
+    await successor.outbox.start();
+    assert.equal(await readFile(join(dir, 'lock'), 'utf8'), String(process.pid));
+    await successor.outbox.stop(AbortSignal.timeout(100));
+    await owner.outbox.stop(AbortSignal.timeout(100));
   });
 });

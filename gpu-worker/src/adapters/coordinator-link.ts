@@ -33,6 +33,9 @@ export interface CoordinatorLinkOptions {
   onConnectedChange?: (connected: boolean) => void;
 }
 
+/** Minimum stay after announcing a drain (covers the heartbeat's trip to the coordinator and tasks already on the wire). */
+const DRAIN_SETTLE_MS = 500;
+
 interface AssemblingTask {
   header: TaskHeader__Output;
   bytes: Buffer;
@@ -76,7 +79,9 @@ export class CoordinatorLink implements Component {
     clearTimeout(this.reconnectTimer);
     // Intake stops: the coordinator sends nothing new once it reads this; a task already on the wire is refused as retryable.
     if (this.registered) this.stream?.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: true } });
-    while (this.running.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 25));
+    // Stay at least DRAIN_SETTLE_MS, so tasks the coordinator sent before it read the heartbeat arrive and are answered.
+    const drainStart = Date.now();
+    while ((this.inFlight > 0 || Date.now() - drainStart < DRAIN_SETTLE_MS) && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 25));
     for (const controller of this.running.values()) controller.abort();
     this.teardown();
     this.client.close();
