@@ -19,6 +19,7 @@ export const WorkerConfigSchema = z.object({
   maxInFlight: z.number().int().min(0).default(0).describe('tasks the coordinator may have outstanding here (0 = 2 x maxBatchSize)'),
   decodeConcurrency: z.number().int().min(1).default(Math.max(1, cpus().length)).describe('images decoded in parallel (default: cores)'),
   intraOpThreads: z.number().int().min(0).default(0).describe('onnxruntime intra-op threads (0 = onnxruntime default)'),
+  intraOpSpinning: z.boolean().default(false).describe('onnxruntime pool threads spin-wait between runs (costs CPU that decoding needs; true only with spare cores)'),
   maxInputPixels: z.number().int().positive().default(120_000_000).describe('largest width x height decoded (decompression-bomb guard)'),
   healthAddress: z.string().default('0.0.0.0:50052').describe('host:port of the worker gRPC health service (port 0 picks a free one)'),
   metricsHost: z.string().default('0.0.0.0').describe('interface of the /metrics HTTP server'),

@@ -21,7 +21,7 @@ export class Worker implements Component {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros,
-      decodeConcurrency: config.decodeConcurrency, intraOpThreads: config.intraOpThreads, maxInputPixels: config.maxInputPixels,
+      decodeConcurrency: config.decodeConcurrency, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning, maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,
     });
     this.health = new GrpcServer({ address: config.healthAddress, logger, serviceNames: ['quicksilver.v1.Worker'] });
