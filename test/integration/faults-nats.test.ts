@@ -1,7 +1,8 @@
 // Fault injection on NATS (real nats-server, restarted on the same port and JetStream store): while
 // it is down the coordinator keeps answering agents, verdicts wait in its durable outbox, and they
 // are published once NATS returns, even across a coordinator restart that happens during the outage
-// (the coordinator then starts without NATS). Zero images lost, zero duplicate verdicts.
+// (the coordinator then starts without NATS). A full outbox pushes back with OVERLOADED instead of
+// dropping verdicts. Zero images lost, zero duplicate verdicts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { natsServerAvailable } from '../../common/src/nats-server-process.js';
@@ -24,6 +25,21 @@ describe('faults: NATS', { timeout: 150_000, skip: !natsServerAvailable() && 'na
     await cluster.nats.start();
     await cluster.waitAllFiled(feed, 60_000);
     await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_outbox_depth')) === 0, 30_000, 'outbox drained');
+    await cluster.assertExactlyOnce(feed);
+  });
+
+  it('a full outbox answers new images with a retryable OVERLOADED; they wait in the spool and all get their verdict once NATS returns', { timeout: 120_000 }, async (t) => {
+    // Room for about four verdicts.
+    const cluster = await FaultCluster.start({ workers: 1, coordinatorFlags: ['--outbox-max-bytes', '3000'] });
+    t.after(() => cluster.stop());
+    await cluster.nats.stop();
+    const feed = cluster.feed(12, 50);
+    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_rejections_total', { code: 'OVERLOADED' })) > 0, 30_000, 'OVERLOADED once the outbox is full');
+    const depth = await cluster.coordinatorMetric('quicksilver_coordinator_outbox_depth');
+    assert.ok(depth >= 1 && (await cluster.coordinatorMetric('quicksilver_coordinator_outbox_bytes')) <= 3000, `outbox bounded (depth ${depth})`);
+    await feed.done;
+    await cluster.nats.start();
+    await cluster.waitAllFiled(feed, 60_000);
     await cluster.assertExactlyOnce(feed);
   });
 });
