@@ -4,7 +4,7 @@
 // coordinator's in-memory answer cache gone, an image whose verdict is already published is sent
 // again: it is answered, and JetStream's message-id dedupe keeps its single record.
 import assert from 'node:assert/strict';
-import { copyFile, rename } from 'node:fs/promises';
+import { copyFile, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { natsServerAvailable } from '../../common/src/nats-server-process.js';
@@ -20,7 +20,10 @@ describe('faults: coordinator', { timeout: 150_000, skip: !natsServerAvailable()
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await cluster.startCoordinator();
     await feed.fed(24);
-    await cluster.signal(cluster.coordinator!, 'SIGTERM');
+    const graceful = cluster.coordinator!;
+    const exit = new Promise<number | null>((resolve) => graceful.child.once('exit', (code) => resolve(code)));
+    await cluster.signal(graceful, 'SIGTERM');
+    assert.equal(await exit, 0, 'drained and exited cleanly mid-stream');
     await cluster.startCoordinator();
     await cluster.waitAllFiled(feed, 60_000);
     const audit = await cluster.assertExactlyOnce(feed);
@@ -32,7 +35,9 @@ describe('faults: coordinator', { timeout: 150_000, skip: !natsServerAvailable()
     const [name, key] = [...feed.images][0];
     await copyFile(join(cluster.hotFolder, 'done', name), join(cluster.hotFolder, 'resend.part'));
     await rename(join(cluster.hotFolder, 'resend.part'), join(cluster.hotFolder, 'QS99999999.jpg'));
-    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_verdicts_total')) === 1, 30_000, 'the resend answered by the new coordinator');
+    await waitFor(async () => (await readdir(join(cluster.hotFolder, 'done'))).includes('QS99999999.jpg') && (await readdir(join(cluster.hotFolder, 'spool'))).length === 0,
+      30_000, 'the resend filed');
+    assert.equal(await cluster.coordinatorMetric('quicksilver_coordinator_verdicts_total'), 1, 'classified again by the new coordinator');
     const after = await cluster.audit(feed);
     assert.equal(after.filedIn.get('QS99999999.jpg'), 'done');
     assert.equal(after.records.get(key), 1, 'JetStream dropped the second publication (same message id)');

@@ -60,7 +60,13 @@ export class CoordinatorLink implements Component {
   private registered = false;
 
   constructor(private readonly options: CoordinatorLinkOptions) {
-    this.client = new workerProto.WorkerLink(options.coordinatorAddress, grpc.credentials.createInsecure(), channelOptions);
+    // The channel's own reconnect backoff (gRPC default: up to 120 s) is capped like the link's, so a
+    // restarted coordinator is rejoined within reconnectMaxDelayMs.
+    this.client = new workerProto.WorkerLink(options.coordinatorAddress, grpc.credentials.createInsecure(), {
+      ...channelOptions,
+      'grpc.initial_reconnect_backoff_ms': Math.min(250, options.reconnectMaxDelayMs),
+      'grpc.max_reconnect_backoff_ms': options.reconnectMaxDelayMs,
+    });
   }
 
   get isRegistered(): boolean {
