@@ -152,6 +152,20 @@ export class FaultCluster {
     return { images, fed, done };
   }
 
+  /** The coordinator's "worker lost" log records for `workerId` (with the tasks it held), across its restarts. */
+  async workerLosses(workerId: string): Promise<Array<{ orphanedTasks: number; reason: string }>> {
+    const losses = [];
+    for (const name of await readdir(join(this.dir, 'logs'))) {
+      if (!name.startsWith('coordinator-')) continue;
+      for (const line of (await readFile(join(this.dir, 'logs', name), 'utf8')).split('\n')) {
+        if (!line.includes('"msg":"worker lost"')) continue;
+        const record = JSON.parse(line) as { worker: string; orphanedTasks: number; reason: string };
+        if (record.worker === workerId) losses.push(record);
+      }
+    }
+    return losses;
+  }
+
   /** Waits until every fed image is filed in done/ or rejected/ and the spool is empty. */
   async waitAllFiled(feed: Feed, timeoutMs: number): Promise<void> {
     await feed.done;
@@ -214,6 +228,12 @@ export class FaultCluster {
     }
     return names;
   }
+}
+
+/** Several feeds audited as one. */
+export function allOf(...feeds: Feed[]): Feed {
+  const images = new Map(feeds.flatMap((feed) => [...feed.images]));
+  return { images, fed: async () => {}, done: Promise.all(feeds.map((feed) => feed.done)).then(() => undefined) };
 }
 
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string, process?: RunningProcess): Promise<void> {
