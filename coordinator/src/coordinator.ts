@@ -12,6 +12,7 @@ import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics } from './coordinator-metrics.js';
 import { Dispatcher } from './dispatcher.js';
 import { InspectionService } from './inspection-service.js';
+import { VerdictOutbox } from './verdict-outbox.js';
 
 export class Coordinator implements Component {
   readonly name = 'coordinator';
@@ -20,6 +21,7 @@ export class Coordinator implements Component {
   readonly dispatcher: Dispatcher;
   readonly inspection: InspectionService;
   readonly feedback: FeedbackTracker;
+  readonly outbox: VerdictOutbox;
   private readonly publisher: NatsVerdictPublisher;
   private readonly feedbackSubscriber: NatsFeedbackSubscriber;
   private running = false;
@@ -28,7 +30,11 @@ export class Coordinator implements Component {
     const metrics = createCoordinatorMetrics(registry);
     this.publisher = new NatsVerdictPublisher({
       servers: config.natsServers, maxAgeDays: config.verdictHistoryDays, duplicateWindowSeconds: config.duplicateWindowSeconds,
-      publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }),
+      publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }), onAvailable: () => this.outbox.kick(),
+    });
+    this.outbox = new VerdictOutbox({
+      dir: config.outboxDir, maxBytes: config.outboxMaxBytes, publisher: this.publisher, logger: logger.child({ component: 'outbox' }),
+      metrics: { depth: metrics.outboxDepth, bytes: metrics.outboxBytes, publishFailures: metrics.publishFailures },
     });
     this.dispatcher = new Dispatcher({
       maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
@@ -40,9 +46,9 @@ export class Coordinator implements Component {
     });
     this.inspection = new InspectionService({
       onVerdict: (event) => this.feedback.recordVerdict(indexedVerdictOf(event)),
-      dispatcher: this.dispatcher, publisher: this.publisher, metrics, logger: logger.child({ component: 'inspection' }),
+      dispatcher: this.dispatcher, outbox: this.outbox, metrics, logger: logger.child({ component: 'inspection' }),
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
-      answerCacheSize: config.answerCacheSize, publishAttempts: config.publishAttempts,
+      answerCacheSize: config.answerCacheSize,
     });
     this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES });
     addFeedbackService(this.grpc, this.feedback);
@@ -52,6 +58,7 @@ export class Coordinator implements Component {
 
   async start(): Promise<void> {
     await this.metricsServer.start();
+    await this.outbox.start();
     await this.publisher.start();
     await this.feedbackSubscriber.start();
     await this.grpc.start();
@@ -69,6 +76,7 @@ export class Coordinator implements Component {
     this.dispatcher.close();
     await this.grpc.stop(signal);
     await this.feedbackSubscriber.stop();
+    await this.outbox.stop(signal);
     await this.publisher.stop();
     await this.metricsServer.stop();
   }

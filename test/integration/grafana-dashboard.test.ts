@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'nats';
 import { Agent, type RejectionEvent, type VerdictEvent } from '../../agent/src/agent.js';
-import { registerAgentMetrics } from '../../agent/src/agent-metrics.js';
 import { agentConfigSchema, resolveAgentOptions } from '../../agent/src/config.js';
 import { loadConfig } from '../../common/src/config.js';
 import { feedbackSubject, type FeedbackReply } from '../../common/src/feedback.js';
@@ -39,9 +38,8 @@ describe('Grafana dashboard against a real Prometheus', { timeout: 240_000 }, ()
     const options = resolveAgentOptions(loadConfig(agentConfigSchema, 'QS_TEST_UNUSED', {
       flags: { coordinatorAddress: cluster.coordinatorAddress, watchDir: hotFolder, stationId: STATION, stabilityThresholdMs: 200, display: false },
     }));
-    agent = new Agent(options, { logger: silentLogger });
     const registry = createRegistry('agent');
-    registerAgentMetrics(registry, agent, STATION);
+    agent = new Agent(options, { logger: silentLogger, registry });
     agentMetrics = new MetricsServer(registry, { host: '127.0.0.1', port: 0, logger: silentLogger });
     await agentMetrics.start();
     await agent.start();

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent } from '../../agent/src/agent.js';
-import { registerAgentMetrics } from '../../agent/src/agent-metrics.js';
 import { agentConfigSchema, resolveAgentOptions } from '../../agent/src/config.js';
 import { loadConfig } from '../../common/src/config.js';
 import { createRegistry } from '../../common/src/metrics.js';
@@ -36,13 +35,13 @@ describe('promtool on deploy/prometheus', { timeout: 60_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'qs-agent-metrics-'));
     try {
       const options = resolveAgentOptions(loadConfig(agentConfigSchema, 'QS_TEST_UNUSED', { flags: { watchDir: dir, stationId: 'promtool-station', display: false } }));
-      const agent = new Agent(options, { logger: silentLogger });
       const registry = createRegistry('agent');
-      registerAgentMetrics(registry, agent, options.stationId);
+      const agent = new Agent(options, { logger: silentLogger, registry });
       agent.emit('retry', { fileName: 'a.jpg', code: 'OVERLOADED', reason: 'busy', attempt: 1, delayMs: 10 });
       const text = await registry.metrics();
       assert.equal(promtoolCheckMetrics(text), '');
-      assert.equal(sample(text, 'quicksilver_agent_spool_images', { station: 'promtool-station' }), 0);
+      assert.equal(sample(text, 'quicksilver_agent_spool_images'), 0);
+      assert.equal(sample(text, 'quicksilver_agent_images_in_flight', { station: 'promtool-station' }), 0);
       assert.equal(sample(text, 'quicksilver_agent_retries_total', { station: 'promtool-station', code: 'OVERLOADED' }), 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -87,13 +87,14 @@ async function runDemo(options: DemoOptions): Promise<void> {
     const grpcPort = await freePort();
     const metricsPort = await freePort(options.metricsPort);
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
-    const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url]);
+    const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url,
+      '--outbox-dir', join(dir, 'coordinator-outbox')]);
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     console.log(`  coordinator on ${coordinatorAddress}, metrics http://127.0.0.1:${metricsPort}/metrics`);
 
     const workerMetrics: string[] = [];
     for (let i = 1; i <= options.workers; i++) {
-      const port = await freePort(9464 + i); // deploy/prometheus/prometheus.yml scrapes 9465 and 9466
+      const port = await freePort(i === 1 ? 9465 : 9466 + i); // deploy/prometheus/prometheus.yml scrapes 9465, 9468 (9466: agent)
       const worker = processes.start(`worker-${i}`, ['worker', '--coordinator-address', coordinatorAddress, '--worker-id', `demo-worker-${i}`,
         '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-port', String(port), '--decode-concurrency', '1',
         '--intra-op-threads', '1']);
@@ -106,7 +107,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
     subscriber.instance = new NatsVerdictSubscriber([nats.url]);
     await subscriber.instance.start((event) => published.push(event.idempotencyKey));
 
-    const agentMetricsPort = await freePort(9467);
+    const agentMetricsPort = await freePort(9466);
     processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1',
       '--stability-threshold-ms', '300', '--metrics-port', String(agentMetricsPort)], (line) => console.log(`  ${line}`));
     console.log(`  agent metrics http://127.0.0.1:${agentMetricsPort}/metrics`);
