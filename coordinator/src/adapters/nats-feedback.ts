@@ -2,13 +2,15 @@
 // verdicts in the JetStream stream (so feedback joins verdicts decided before a restart or by
 // another coordinator), then subscribes to quicksilver.feedback.> in a queue group. Every message
 // is answered (when it has a reply subject) with FeedbackReply JSON; a bad one is counted, never fatal.
+// NATS is not needed to start: while it is unreachable the subscriber keeps connecting in the background.
 import { connect, DeliverPolicy, type NatsConnection } from 'nats';
 import { FEEDBACK_QUEUE_GROUP, FEEDBACK_SUBJECT_PREFIX } from '../../../common/src/feedback.js';
-import { QuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
 import { VERDICT_STREAM, VerdictEventSchema } from '../../../common/src/verdict-event.js';
 import { indexedVerdictOf, type FeedbackTracker } from '../feedback-tracker.js';
+
+const CONNECT_RETRY_MS = 1000;
 
 export interface NatsFeedbackOptions {
   servers: string[];
@@ -21,23 +23,39 @@ export interface NatsFeedbackOptions {
 export class NatsFeedbackSubscriber implements Component {
   readonly name = 'nats-feedback';
   private connection: NatsConnection | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
   private readonly decoder = new TextDecoder();
   private readonly encoder = new TextEncoder();
 
   constructor(private readonly options: NatsFeedbackOptions) {}
 
+  /** Tries once to connect (then warms and subscribes); when NATS is unreachable it logs and keeps trying in the background. */
   async start(): Promise<void> {
+    await this.tryConnect();
+  }
+
+  private async tryConnect(): Promise<void> {
     const { logger, tracker } = this.options;
+    if (this.stopping) return;
+    let connection: NatsConnection;
     try {
-      this.connection = await connect({ servers: this.options.servers, name: 'quicksilver-coordinator-feedback', maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+      connection = await connect({ servers: this.options.servers, name: 'quicksilver-coordinator-feedback', maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
     } catch (error) {
-      throw new QuicksilverError('UNAVAILABLE', `cannot connect to NATS at ${this.options.servers.join(',')}: ${(error as Error).message}`);
+      logger.warn({ err: (error as Error).message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: feedback is not received yet; retrying');
+      this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
+      return;
     }
-    const warmed = await this.warmIndex().catch((error: Error) => {
+    if (this.stopping) {
+      await connection.close();
+      return;
+    }
+    this.connection = connection;
+    const warmed = await this.warmIndex(connection).catch((error: Error) => {
       logger.warn({ err: error.message }, 'could not replay verdict history for feedback; only new verdicts will be joined');
       return 0;
     });
-    this.connection.subscribe(`${FEEDBACK_SUBJECT_PREFIX}.>`, {
+    connection.subscribe(`${FEEDBACK_SUBJECT_PREFIX}.>`, {
       queue: FEEDBACK_QUEUE_GROUP,
       callback: (error, message) => {
         if (error) return logger.warn({ err: error.message }, 'feedback subscription error');
@@ -49,8 +67,7 @@ export class NatsFeedbackSubscriber implements Component {
   }
 
   /** Replays up to warmVerdicts of the newest verdict events into the tracker's index. */
-  private async warmIndex(): Promise<number> {
-    const connection = this.connection!;
+  private async warmIndex(connection: NatsConnection): Promise<number> {
     const manager = await connection.jetstreamManager();
     const info = await manager.streams.info(VERDICT_STREAM).catch(() => undefined);
     if (!info || info.state.messages === 0) return 0;
@@ -74,8 +91,13 @@ export class NatsFeedbackSubscriber implements Component {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
     const connection = this.connection;
     this.connection = undefined;
-    if (connection && !connection.isClosed()) await connection.drain();
+    if (!connection || connection.isClosed()) return;
+    // drain() needs a live server; a disconnected client is simply closed.
+    await Promise.race([connection.drain(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]).catch(() => undefined);
+    if (!connection.isClosed()) await connection.close();
   }
 }
