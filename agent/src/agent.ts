@@ -126,7 +126,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
 
   async start(): Promise<void> {
     await this.filer.prepare();
-    this.client = new InspectionClient(this.options.coordinatorAddress, this.options);
+    this.client = new InspectionClient(this.options.coordinatorAddress, { ...this.options, logger: this.logger });
     this.connect();
     this.hotFolder.on('file', (path) => this.onFileComplete(path));
     this.hotFolder.on('error', (error) => this.logger.error({ err: error }, 'hot folder watch error'));

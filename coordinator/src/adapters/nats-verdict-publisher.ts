@@ -1,7 +1,8 @@
 // Publishes verdict events into the JetStream stream QUICKSILVER_VERDICTS (created or updated at start).
 // Each message carries Nats-Msg-Id = idempotency key, so JetStream drops a duplicate publication
 // inside the stream's duplicate window.
-import { connect, headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+import { headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+import { connectNats, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
 import { QuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
@@ -9,6 +10,8 @@ import { VERDICT_STREAM, VERDICT_SUBJECT_PREFIX, verdictSubject, type VerdictEve
 
 export interface NatsVerdictPublisherOptions {
   servers: string[];
+  /** Credentials and TLS for NATS. */
+  security: NatsConnectSettings;
   /** How long verdict history is kept in the stream. */
   maxAgeDays: number;
   /** Window in which a repeated message id is dropped. */
@@ -27,11 +30,7 @@ export class NatsVerdictPublisher implements Component, VerdictPublisher {
 
   async start(): Promise<void> {
     const { logger } = this.options;
-    try {
-      this.connection = await connect({ servers: this.options.servers, name: 'quicksilver-coordinator', maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
-    } catch (error) {
-      throw new QuicksilverError('UNAVAILABLE', `cannot connect to NATS at ${this.options.servers.join(',')}: ${(error as Error).message}`);
-    }
+    this.connection = await connectNats({ ...this.options.security, servers: this.options.servers, name: 'quicksilver-coordinator' }, { maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
     void (async () => {
       for await (const status of this.connection!.status()) logger.info({ type: status.type, data: String(status.data) }, 'nats connection status');
     })();
