@@ -93,7 +93,7 @@ export class AccessPolicy {
       if (!match) throw new AuthError('untrusted_certificate', `client certificate CN '${credentials.certificateCn}' is not "station:<id>" or "worker:<id>"`);
       principal = { role: match[1] as Role, id: match[2]!, via: 'certificate' };
     } else {
-      throw new AuthError('missing_credentials', `no credentials: send 'authorization: Bearer <token>' metadata${this.options.clientCertificates ? ' or a client certificate' : ''}`);
+      throw new AuthError('missing_credentials', `no credentials: send 'authorization: Bearer <token>' metadata${this.options.clientCertificates ? " or a client certificate signed by the coordinator's client CA (an untrusted certificate counts as none)" : ''}`);
     }
     if (principal.role !== role) throw new AuthError('wrong_role', `a ${principal.role} credential (${principal.id}) cannot be used as a ${role}`);
     return principal;

@@ -54,10 +54,11 @@ export function serverCredentials(settings: ServerTlsSettings, logger: Logger, w
   if (!settings.tlsClientCaFile) return grpc.ServerCredentials.createSsl(null, [{ cert_chain: identity.cert, private_key: identity.key }], false);
   const ca = readPem(settings.tlsClientCaFile, `${what} client CA`);
   // One static provider answers both as CA and as identity source (grpc-js swaps their order internally).
+  // Answers come on a microtask: grpc-js registers its own watcher only after adding these listeners.
   const provider: grpc.experimental.CertificateProvider = {
-    addCaCertificateListener: (listener) => listener({ caCertificate: ca }),
+    addCaCertificateListener: (listener) => queueMicrotask(() => listener({ caCertificate: ca })),
     removeCaCertificateListener: () => {},
-    addIdentityCertificateListener: (listener) => listener({ certificate: identity.cert, privateKey: identity.key }),
+    addIdentityCertificateListener: (listener) => queueMicrotask(() => listener({ certificate: identity.cert, privateKey: identity.key })),
     removeIdentityCertificateListener: () => {},
   };
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
@@ -78,7 +79,7 @@ export function clientSecurity(settings: ClientTlsSettings, logger: Logger, what
   let credentials: grpc.ChannelCredentials;
   if (!settings.tlsCaFile) {
     if (identity) throw new QuicksilverError('CONFIG_INVALID', `${what}: a client certificate needs tlsCaFile (mutual TLS runs over TLS)`);
-    logger.warn({ security: 'plaintext', token: token ? 'sent in cleartext' : 'none' }, `${what}: gRPC without TLS (insecure: for a local demo or test only; see docs/security.md)`);
+    logger.warn({ security: 'plaintext', bearerTokenInCleartext: Boolean(token) }, `${what}: gRPC without TLS (insecure: for a local demo or test only; see docs/security.md)`);
     credentials = grpc.credentials.createInsecure();
   } else {
     credentials = grpc.credentials.createSsl(readPem(settings.tlsCaFile, `${what} CA`), identity?.key ?? null, identity?.cert ?? null);
