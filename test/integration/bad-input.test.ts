@@ -145,7 +145,18 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
     assert.ok(resent.verdict, `the whole resend gets its verdict (got ${JSON.stringify(resent.rejection)})`);
   });
 
-  it('the agent files a zero-byte file and an over-limit file in rejected/ with their codes; names stay plain', async () => {
+  it('a chunk without a header -> PROTOCOL_VIOLATION, and the stream goes on serving', async () => {
+    const before = await metric('quicksilver_coordinator_rejections_total', { code: 'PROTOCOL_VIOLATION', station: 'unknown' });
+    await session.send({ chunk: { idempotencyKey: 'bad-input:orphan', offset: 0, data: good.subarray(0, 100), last: true } });
+    await until(() => answers.has('bad-input:orphan'), 10_000, 'the orphan chunk to be answered');
+    const answer = answers.get('bad-input:orphan')!;
+    assert.equal(answer.rejection?.code, 'PROTOCOL_VIOLATION');
+    assert.match(answer.rejection!.reason, /chunk for bad-input:orphan without a header/);
+    assert.equal(await metric('quicksilver_coordinator_rejections_total', { code: 'PROTOCOL_VIOLATION', station: 'unknown' }), before + 1);
+    await expectVerdictForGoodImage();
+  });
+
+  it('the agent files a zero-byte file, an over-limit file and a non-image extension in rejected/ with their codes; names stay plain', async () => {
     const watchDir = join(cluster.dir, 'hot-bad');
     mkdirSync(watchDir);
     const config = loadConfig(agentConfigSchema, 'QS_TEST_UNUSED', {
@@ -157,10 +168,11 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
     await agent.start();
     try {
       writeFileSync(join(watchDir, 'QS00081001.jpg'), Buffer.alloc(0));
+      writeFileSync(join(watchDir, 'QS00081003.bmp'), good);
       writeFileSync(join(watchDir, 'QS00081002.tif'), Buffer.concat([Buffer.from([0x49, 0x49, 0x2a, 0x00]), Buffer.alloc(MAX_IMAGE_BYTES)]));
-      await until(() => rejections.length >= 2, 60_000, 'two rejections filed by the agent');
+      await until(() => rejections.length >= 3, 60_000, 'three rejections filed by the agent');
       const codes: Record<string, string> = Object.fromEntries(rejections.map((r) => [r.fileName, r.code]));
-      assert.deepEqual(codes, { 'QS00081001.jpg': 'IMAGE_EMPTY', 'QS00081002.tif': 'IMAGE_TOO_LARGE' });
+      assert.deepEqual(codes, { 'QS00081001.jpg': 'IMAGE_EMPTY', 'QS00081002.tif': 'IMAGE_TOO_LARGE', 'QS00081003.bmp': 'UNSUPPORTED_FORMAT' });
       for (const [name, code] of Object.entries(codes)) {
         const filed = join(watchDir, 'rejected', name);
         assert.ok(existsSync(filed), `${name} filed in rejected/`);

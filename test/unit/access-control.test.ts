@@ -26,7 +26,7 @@ describe('AccessPolicy', { timeout: 5000 }, () => {
     assert.throws(() => policy.authenticate('station', { authorization: 'Bearer station-one-token-012345678X' }), refusal('invalid_token', 'UNAUTHENTICATED'));
     assert.throws(() => policy.authenticate('station', { authorization: 'Basic c3RhdGlvbg==' }), refusal('missing_credentials', 'UNAUTHENTICATED'));
     assert.throws(() => policy.authenticate('station', { authorization: 'Bearer worker-one-token-0123456789' }), refusal('wrong_role', 'PERMISSION_DENIED'));
-    assert.throws(() => policy.authenticate('station', { certificateCn: 'conveyor-1' }), refusal('untrusted_certificate', 'UNAUTHENTICATED'));
+    assert.throws(() => policy.authenticate('station', { certificateCn: 'conveyor-1' }), refusal('invalid_certificate_identity', 'UNAUTHENTICATED'));
     const s1 = policy.authenticate('station', { authorization: 'bearer station-one-token-0123456789' });
     policy.authorize(s1, 's1');
     assert.throws(() => policy.authorize(s1, 's2'), refusal('identity_mismatch', 'PERMISSION_DENIED'));
