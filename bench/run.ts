@@ -160,7 +160,7 @@ async function main(options: BenchOptions): Promise<void> {
     }
 
     console.log('2/5 end to end at saturation...');
-    const credit = 2 * options.maxBatch * options.workers;
+    const credit = 4 * options.maxBatch * options.workers; // above the workers' credit (3 x max batch), so the coordinator always has work queued
     const coordinatorMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const cpuSeconds = async () => ({
       coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),

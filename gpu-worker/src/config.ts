@@ -18,7 +18,7 @@ export const WorkerConfigSchema = z.object({
   requireGpu: z.boolean().default(false).describe('fail at start instead of falling back to the cpu provider'),
   maxBatchSize: z.number().int().min(1).max(256).default(8).describe('largest batch run at once (dynamic batching)'),
   maxQueueDelayMicros: z.number().int().min(0).default(2000).describe('how long a batch waits for more images once one is ready'),
-  maxInFlight: z.number().int().min(0).default(0).describe('tasks the coordinator may have outstanding here (0 = 2 x maxBatchSize)'),
+  maxInFlight: z.number().int().min(0).default(0).describe('tasks the coordinator may have outstanding here (0 = 3 x maxBatchSize: two batches of bulk work plus room for conveyor images)'),
   decodeConcurrency: z.number().int().min(1).default(Math.max(1, cpus().length)).describe('images decoded in parallel (default: cores)'),
   intraOpThreads: z.number().int().min(0).default(0).describe('onnxruntime intra-op threads (0 = onnxruntime default)'),
   intraOpSpinning: z.boolean().default(false).describe('onnxruntime pool threads spin-wait between runs (costs CPU that decoding needs; true only with spare cores)'),

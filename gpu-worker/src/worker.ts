@@ -46,7 +46,7 @@ export class Worker implements Component {
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
     this.link = new CoordinatorLink({
       coordinatorAddress: this.config.coordinatorAddress, security: this.config, workerId: this.config.workerId,
-      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.config.maxInFlight || 2 * this.config.maxBatchSize,
+      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.config.maxInFlight || 3 * this.config.maxBatchSize,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
