@@ -25,7 +25,7 @@ export const TokenFileSchema = z.object({
 }).strict();
 
 /** Why a caller was refused; the label of quicksilver_coordinator_auth_failures_total. */
-export type AuthFailureReason = 'missing_credentials' | 'invalid_token' | 'wrong_role' | 'identity_mismatch' | 'untrusted_certificate';
+export type AuthFailureReason = 'missing_credentials' | 'invalid_token' | 'wrong_role' | 'identity_mismatch' | 'invalid_certificate_identity';
 
 export class AuthError extends QuicksilverError {
   constructor(readonly reason: AuthFailureReason, message: string) {
@@ -90,7 +90,7 @@ export class AccessPolicy {
       if (!principal) throw new AuthError('invalid_token', 'the bearer token is not valid');
     } else if (credentials.certificateCn !== undefined && this.options.clientCertificates) {
       const match = /^(station|worker):([A-Za-z0-9._:-]{1,128})$/.exec(credentials.certificateCn);
-      if (!match) throw new AuthError('untrusted_certificate', `client certificate CN '${credentials.certificateCn}' is not "station:<id>" or "worker:<id>"`);
+      if (!match) throw new AuthError('invalid_certificate_identity', `client certificate CN '${credentials.certificateCn}' is not "station:<id>" or "worker:<id>"`);
       principal = { role: match[1] as Role, id: match[2]!, via: 'certificate' };
     } else {
       throw new AuthError('missing_credentials', `no credentials: send 'authorization: Bearer <token>' metadata${this.options.clientCertificates ? " or a client certificate signed by the coordinator's client CA (an untrusted certificate counts as none)" : ''}`);
