@@ -10,6 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { Agent, type VerdictEvent as AgentVerdict } from '../../agent/src/agent.js';
 import { agentConfigSchema, resolveAgentOptions } from '../../agent/src/config.js';
 import { connectNats } from '../../common/src/adapters/nats-connect.js';
+import { createRegistry } from '../../common/src/metrics.js';
+import { CoordinatorConfigSchema } from '../../coordinator/src/config.js';
+import { Coordinator } from '../../coordinator/src/coordinator.js';
 import { loadConfig } from '../../common/src/config.js';
 import { QuicksilverError } from '../../common/src/errors.js';
 import { NatsServerProcess } from '../../common/src/nats-server-process.js';
@@ -47,6 +50,18 @@ describe('NATS with credentials', { timeout: 120_000 }, () => {
     const connection = await connectNats({ natsUser: 'quicksilver', natsPassword: PASSWORD, servers: [nats.url], name: 'test' });
     assert.equal(connection.isClosed(), false);
     await connection.close();
+  });
+
+  it('a coordinator with a wrong NATS password refuses to start with NATS_AUTH_FAILED; with the right one it starts', async () => {
+    const config = (natsPassword: string) => loadConfig(CoordinatorConfigSchema, 'QS_TEST_UNUSED', {
+      flags: { grpcAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0, natsServers: [nats.url], natsUser: 'quicksilver', natsPassword },
+    });
+    const refused = new Coordinator(config('wrong-password'), silentLogger, createRegistry('coordinator'));
+    await assert.rejects(refused.start(), (error: unknown) => error instanceof QuicksilverError && error.code === 'NATS_AUTH_FAILED' && /user 'quicksilver' and password/.test(error.message));
+    await refused.stop(AbortSignal.timeout(2000));
+    const accepted = new Coordinator(config(PASSWORD), silentLogger, createRegistry('coordinator'));
+    await accepted.start();
+    await accepted.stop(AbortSignal.timeout(5000));
   });
 });
 
