@@ -14,6 +14,7 @@ import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics } from './coordinator-metrics.js';
 import { Dispatcher } from './dispatcher.js';
 import { InspectionService } from './inspection-service.js';
+import { VerdictOutbox } from './verdict-outbox.js';
 
 export class Coordinator implements Component {
   readonly name = 'coordinator';
@@ -21,6 +22,7 @@ export class Coordinator implements Component {
   readonly metricsServer: MetricsServer;
   readonly dispatcher: Dispatcher;
   readonly inspection: InspectionService;
+  readonly outbox: VerdictOutbox;
   private readonly publisher: NatsVerdictPublisher;
   private running = false;
 
@@ -28,16 +30,20 @@ export class Coordinator implements Component {
     const metrics = createCoordinatorMetrics(registry);
     this.publisher = new NatsVerdictPublisher({
       servers: config.natsServers, security: config, maxAgeDays: config.verdictHistoryDays, duplicateWindowSeconds: config.duplicateWindowSeconds,
-      publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }),
+      publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }), onAvailable: () => this.outbox.kick(),
+    });
+    this.outbox = new VerdictOutbox({
+      dir: config.outboxDir, maxBytes: config.outboxMaxBytes, publisher: this.publisher, logger: logger.child({ component: 'outbox' }),
+      metrics: { depth: metrics.outboxDepth, bytes: metrics.outboxBytes, publishFailures: metrics.publishFailures },
     });
     this.dispatcher = new Dispatcher({
       maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, logger: logger.child({ component: 'dispatcher' }), registry,
     });
     this.inspection = new InspectionService({
-      dispatcher: this.dispatcher, publisher: this.publisher, metrics, logger: logger.child({ component: 'inspection' }),
+      dispatcher: this.dispatcher, outbox: this.outbox, metrics, logger: logger.child({ component: 'inspection' }),
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
-      answerCacheSize: config.answerCacheSize, publishAttempts: config.publishAttempts,
+      answerCacheSize: config.answerCacheSize,
     });
     const access = accessPolicyFor(config, logger);
     this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES, credentials: serverCredentials(config, logger, 'coordinator') });
@@ -49,6 +55,7 @@ export class Coordinator implements Component {
 
   async start(): Promise<void> {
     await this.metricsServer.start();
+    await this.outbox.start();
     await this.publisher.start();
     await this.grpc.start();
     this.grpc.setServing(true);
@@ -64,6 +71,7 @@ export class Coordinator implements Component {
     await this.dispatcher.drain(signal);
     this.dispatcher.close();
     await this.grpc.stop(signal);
+    await this.outbox.stop(signal);
     await this.publisher.stop();
     await this.metricsServer.stop();
   }

@@ -108,7 +108,8 @@ async function runDemo(options: DemoOptions): Promise<void> {
     const metricsPort = await freePort(options.metricsPort);
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url,
-      ...security.coordinator], undefined, { ...process.env, ...(options.secure ? { QS_COORDINATOR_NATS_PASSWORD: natsPassword } : {}) });
+      '--outbox-dir', join(dir, 'coordinator-outbox'), ...security.coordinator], undefined,
+      { ...process.env, ...(options.secure ? { QS_COORDINATOR_NATS_PASSWORD: natsPassword } : {}) });
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     console.log(`  coordinator on ${coordinatorAddress}, metrics http://127.0.0.1:${metricsPort}/metrics`);
 
@@ -127,7 +128,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
     subscriber.instance = new NatsVerdictSubscriber([nats.url], options.secure ? { natsUser: 'quicksilver', natsPassword } : {});
     await subscriber.instance.start((event) => published.push(event.idempotencyKey));
 
-    processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1',
+    processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1', '--metrics-port', '0',
       '--stability-threshold-ms', '300', ...security.agent], (line) => console.log(`  ${line}`));
     console.log(`  agent watching ${hotFolder}\n\nConveyor running (${options.live ? 'live, Ctrl-C to stop' : `${options.count} sheets`}):`);
 
