@@ -56,8 +56,16 @@ export class Coordinator implements Component {
   async start(): Promise<void> {
     await this.metricsServer.start();
     await this.outbox.start();
-    await this.publisher.start();
-    await this.grpc.start();
+    try {
+      await this.publisher.start();
+      await this.grpc.start();
+    } catch (error) {
+      // e.g. NATS_AUTH_FAILED: release what started so the process can exit with the error.
+      await this.publisher.stop();
+      await this.outbox.stop(AbortSignal.timeout(1000));
+      await this.metricsServer.stop();
+      throw error;
+    }
     this.grpc.setServing(true);
     this.running = true;
     this.logger.info({ grpcPort: this.grpc.port, metricsPort: this.metricsServer.port }, 'coordinator ready');

@@ -54,7 +54,7 @@ describe('NATS with credentials', { timeout: 120_000 }, () => {
 
   it('a coordinator with a wrong NATS password refuses to start with NATS_AUTH_FAILED; with the right one it starts', async () => {
     const config = (natsPassword: string) => loadConfig(CoordinatorConfigSchema, 'QS_TEST_UNUSED', {
-      flags: { grpcAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0, natsServers: [nats.url], natsUser: 'quicksilver', natsPassword },
+      flags: { grpcAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0, natsServers: [nats.url], natsUser: 'quicksilver', natsPassword, outboxDir: join(dir, `outbox-${natsPassword}`) },
     });
     const refused = new Coordinator(config('wrong-password'), silentLogger, createRegistry('coordinator'));
     await assert.rejects(refused.start(), (error: unknown) => error instanceof QuicksilverError && error.code === 'NATS_AUTH_FAILED' && /user 'quicksilver' and password/.test(error.message));
