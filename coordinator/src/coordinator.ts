@@ -46,7 +46,7 @@ export class Coordinator implements Component {
     });
     this.feedback = new FeedbackTracker({ registry, logger: logger.child({ component: 'feedback' }), windowSize: config.feedbackWindow, indexSize: config.feedbackIndexSize });
     this.feedbackSubscriber = new NatsFeedbackSubscriber({
-      servers: config.natsServers, tracker: this.feedback, warmVerdicts: config.feedbackIndexSize, logger: logger.child({ component: 'nats-feedback' }),
+      servers: config.natsServers, security: config, tracker: this.feedback, warmVerdicts: config.feedbackIndexSize, logger: logger.child({ component: 'nats-feedback' }),
     });
     this.inspection = new InspectionService({
       onVerdict: (event) => this.feedback.recordVerdict(indexedVerdictOf(event)),

@@ -3,7 +3,8 @@
 // another coordinator), then subscribes to quicksilver.feedback.> in a queue group. Every message
 // is answered (when it has a reply subject) with FeedbackReply JSON; a bad one is counted, never fatal.
 // NATS is not needed to start: while it is unreachable the subscriber keeps connecting in the background.
-import { connect, DeliverPolicy, type NatsConnection } from 'nats';
+import { DeliverPolicy, type NatsConnection } from 'nats';
+import { connectNats, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
 import { FEEDBACK_QUEUE_GROUP, FEEDBACK_SUBJECT_PREFIX } from '../../../common/src/feedback.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
@@ -14,6 +15,8 @@ const CONNECT_RETRY_MS = 1000;
 
 export interface NatsFeedbackOptions {
   servers: string[];
+  /** NATS credentials and TLS, as for the verdict publisher. */
+  security: NatsConnectSettings;
   tracker: FeedbackTracker;
   /** Most verdicts replayed from the stream at start (the tracker's index size). */
   warmVerdicts: number;
@@ -40,7 +43,7 @@ export class NatsFeedbackSubscriber implements Component {
     if (this.stopping) return;
     let connection: NatsConnection;
     try {
-      connection = await connect({ servers: this.options.servers, name: 'quicksilver-coordinator-feedback', maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
+      connection = await connectNats({ ...this.options.security, servers: this.options.servers, name: 'quicksilver-coordinator-feedback' }, { maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
     } catch (error) {
       logger.warn({ err: (error as Error).message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: feedback is not received yet; retrying');
       this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
