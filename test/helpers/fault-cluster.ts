@@ -231,9 +231,13 @@ export class FaultCluster {
 }
 
 /** Several feeds audited as one. */
+/** The feeds as one; its images are known once every feed is done (feeds may still be writing when this is called). */
 export function allOf(...feeds: Feed[]): Feed {
-  const images = new Map(feeds.flatMap((feed) => [...feed.images]));
-  return { images, fed: async () => {}, done: Promise.all(feeds.map((feed) => feed.done)).then(() => undefined) };
+  const images = new Map<string, string>();
+  const done = Promise.all(feeds.map((feed) => feed.done)).then(() => {
+    for (const feed of feeds) for (const [name, key] of feed.images) images.set(name, key);
+  });
+  return { images, fed: async () => {}, done };
 }
 
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string, process?: RunningProcess): Promise<void> {
