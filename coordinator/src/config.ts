@@ -22,6 +22,7 @@ export const CoordinatorConfigSchema = z.object({
   heartbeatIntervalMs: z.number().int().positive().default(2000).describe('how often workers must send a heartbeat'),
   heartbeatTimeoutMs: z.number().int().positive().default(10_000).describe('silence after which a worker is dropped and its tasks re-dispatched'),
   answerCacheSize: z.number().int().positive().default(50_000).describe('answered image keys remembered so a resend gets the same verdict'),
+  rescanMonitorIntervalMs: z.number().int().min(0).default(2000).describe('how often re-scan job progress is recounted and exported, and finished jobs marked completed (0 = off)'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight images to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });

@@ -10,6 +10,8 @@ import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics } from './coordinator-metrics.js';
 import { Dispatcher } from './dispatcher.js';
 import { InspectionService } from './inspection-service.js';
+import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
+import { RescanMonitor } from './rescan/rescan-monitor.js';
 
 export class Coordinator implements Component {
   readonly name = 'coordinator';
@@ -18,6 +20,7 @@ export class Coordinator implements Component {
   readonly dispatcher: Dispatcher;
   readonly inspection: InspectionService;
   private readonly publisher: NatsVerdictPublisher;
+  readonly rescanMonitor: RescanMonitor | undefined;
   private running = false;
 
   constructor(config: CoordinatorConfig, private readonly logger: Logger, registry: Registry) {
@@ -35,6 +38,12 @@ export class Coordinator implements Component {
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
       answerCacheSize: config.answerCacheSize, publishAttempts: config.publishAttempts,
     });
+    if (config.rescanMonitorIntervalMs > 0) {
+      this.rescanMonitor = new RescanMonitor({
+        connect: () => RescanJetStream.connect(config.natsServers, 'quicksilver-coordinator-rescan'),
+        intervalMs: config.rescanMonitorIntervalMs, logger: logger.child({ component: 'rescan' }), registry,
+      });
+    }
     this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES });
     addCoordinatorServices(this.grpc, { inspection: this.inspection, dispatcher: this.dispatcher, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
     this.metricsServer = new MetricsServer(registry, { host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.running });
@@ -43,6 +52,7 @@ export class Coordinator implements Component {
   async start(): Promise<void> {
     await this.metricsServer.start();
     await this.publisher.start();
+    await this.rescanMonitor?.start();
     await this.grpc.start();
     this.grpc.setServing(true);
     this.running = true;
@@ -57,6 +67,7 @@ export class Coordinator implements Component {
     await this.dispatcher.drain(signal);
     this.dispatcher.close();
     await this.grpc.stop(signal);
+    await this.rescanMonitor?.stop();
     await this.publisher.stop();
     await this.metricsServer.stop();
   }

@@ -8,6 +8,8 @@ import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
 import type { WorkerConfig } from './config.js';
 import { InferenceEngine } from './inference-engine.js';
+import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
+import { RescanRunner } from './rescan/rescan-runner.js';
 
 export class Worker implements Component {
   readonly name = 'worker';
@@ -15,6 +17,7 @@ export class Worker implements Component {
   readonly health: GrpcServer;
   readonly metricsServer: MetricsServer;
   private link: CoordinatorLink | undefined;
+  private rescan: RescanRunner | undefined;
   private started = false;
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
@@ -46,6 +49,17 @@ export class Worker implements Component {
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
     await this.link.start();
+    if (this.config.natsServers.length > 0) {
+      const maxInFlight = this.config.maxInFlight || 2 * this.config.maxBatchSize;
+      this.rescan = new RescanRunner({
+        connect: () => RescanJetStream.connect(this.config.natsServers, `quicksilver-worker-${this.config.workerId}`),
+        classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || maxInFlight,
+        realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots,
+        maxImageBytes: this.config.rescanMaxImageBytes, httpTimeoutMs: this.config.rescanHttpTimeoutMs, jobsRefreshMs: 1000,
+        logger: this.logger.child({ component: 'rescan' }), registry: this.registry,
+      });
+      await this.rescan.start();
+    }
     this.started = true;
     this.logger.info({ worker: this.config.workerId, provider: this.engine.executionProvider, models: this.engine.models }, 'worker started');
   }
@@ -54,6 +68,7 @@ export class Worker implements Component {
     if (!this.started) return;
     this.started = false;
     this.health.setServing(false);
+    await this.rescan?.stop(signal);
     await this.link?.stop(signal);
     await this.engine.stop(signal);
     await this.health.stop(signal);
