@@ -268,7 +268,7 @@ export class RescanJetStream {
 function toDelivery(jobId: string, message: JsMsg): WorkDelivery {
   return {
     jobId, data: message.data, deliveryCount: message.info.redeliveryCount,
-    ack: async () => { await message.ackAck(); },
+    ack: async () => { message.ack(); },
     nak: (delayMs) => message.nak(delayMs),
     working: () => message.working(),
   };
