@@ -236,7 +236,7 @@ async function main(options: BenchOptions): Promise<void> {
       };
     }
     if (options.rescanRows > 0) {
-      console.log(`6/6 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
+      console.log(`6 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
       const rescan = await runRescanPhase({
         dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
         stations: options.stations, intervalMs: options.intervalMs,
