@@ -31,7 +31,8 @@ export interface RescanFixture {
 
 export const IMAGE_COUNT = 16;
 
-export async function startRescanFixture(options: { workers: number; modelVersion?: string }): Promise<RescanFixture> {
+/** Workers serve tiny-cnn 1.0.0 and, with `secondModel`, tiny-cnn 2.0.0 (other weights) for diff reports. */
+export async function startRescanFixture(options: { workers: number; secondModel?: boolean }): Promise<RescanFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'qs-rescan-'));
   const archive = join(dir, 'archive');
   mkdirSync(archive, { recursive: true });
@@ -40,7 +41,8 @@ export async function startRescanFixture(options: { workers: number; modelVersio
     await sharp(jpeg).toFile(join(archive, `sheet-${i}.jpg`));
   }
   const modelsDir = join(dir, 'models');
-  await writeTinyCnnModel(modelsDir, { size: 16, version: options.modelVersion ?? '1.0.0' });
+  await writeTinyCnnModel(modelsDir, { size: 16, version: '1.0.0' });
+  if (options.secondModel) await writeTinyCnnModel(modelsDir, { size: 16, version: '2.0.0', seed: 777 });
   const nats = new NatsServerProcess(join(dir, 'nats'));
   await nats.start();
   const processes = new LocalProcesses(join(dir, 'logs'));

@@ -2,6 +2,7 @@
 // job, start them again, and the job completes with every row accounted for exactly once. Then
 // pause/resume/cancel on a second job.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { until } from '../helpers/cluster.js';
@@ -11,14 +12,14 @@ const ROWS = 12_000;
 
 describe('re-scan through crashes', { timeout: 240_000 }, () => {
   let fixture: RescanFixture;
-  before(async () => { fixture = await startRescanFixture({ workers: 2 }); });
+  before(async () => { fixture = await startRescanFixture({ workers: 2, secondModel: true }); });
   after(async () => { await fixture?.stop(); });
 
   it('completes with no row lost or doubled after the coordinator and a worker are killed mid-job', async (t) => {
     const manifest = join(fixture.dir, 'crash.csv');
     await writeManifest(manifest, fixture.archive, ROWS);
     // A short ack wait so the killed worker's rows come back quickly.
-    const submitted = await fixture.cli(['submit', '--manifest', manifest, '--job-id', 'crash', '--model', 'tiny-cnn', '--ack-wait-ms', '3000']);
+    const submitted = await fixture.cli(['submit', '--manifest', manifest, '--job-id', 'crash', '--model', 'tiny-cnn@1.0.0', '--ack-wait-ms', '3000']);
     assert.equal(submitted.code, 0, submitted.stderr);
     const job = await fixture.store.requireJob('crash');
     await until(async () => {
@@ -91,7 +92,32 @@ describe('re-scan through crashes', { timeout: 240_000 }, () => {
     assert.equal(cancelled.job.state, 'cancelled');
     assert.equal(cancelled.pending, 0, 'its remaining rows were dropped');
     const listed = await fixture.cli(['list']);
-    assert.match(listed.stdout, /^crash\tcompleted\ttiny-cnn\trows 12000/m);
+    assert.match(listed.stdout, /^crash\tcompleted\ttiny-cnn@1.0.0\trows 12000/m);
     assert.match(listed.stdout, /^dropped\tcancelled/m);
+  });
+
+  it('reports which sheets changed verdict under a new model version', async (t) => {
+    const manifest = join(fixture.dir, 'diff.csv');
+    await writeManifest(manifest, fixture.archive, 800);
+    assert.equal((await fixture.cli(['submit', '--manifest', manifest, '--job-id', 'v1', '--model', 'tiny-cnn@1.0.0', '--wait'])).code, 0);
+    assert.equal((await fixture.cli(['submit', '--manifest', manifest, '--job-id', 'v2', '--model', 'tiny-cnn@2.0.0', '--previous', 'v1', '--wait'])).code, 0);
+    const before = await collectResults(fixture.store, 'v1');
+    const after = await collectResults(fixture.store, 'v2');
+    let expectedChanged = 0;
+    for (const [line, result] of after) {
+      const previous = before.get(line)!;
+      assert.ok(result.kind === 'verdict' && previous.kind === 'verdict');
+      assert.equal(result.modelVersion, '2.0.0');
+      if (result.flagged !== previous.flagged) expectedChanged++;
+    }
+    t.diagnostic(`${expectedChanged} of 800 sheets changed verdict between tiny-cnn 1.0.0 and 2.0.0`);
+    const reportFile = join(fixture.dir, 'diff.html');
+    const reported = await fixture.cli(['report', 'v2', '--out', reportFile]);
+    assert.equal(reported.code, 0, reported.stderr);
+    assert.equal(JSON.parse(reported.stdout).changed, expectedChanged);
+    const html = readFileSync(reportFile, 'utf8');
+    assert.match(html, new RegExp(`<span id="changed-count">${expectedChanged}</span> sheets changed verdict`));
+    assert.equal(html.match(/<tr class="change">/g)?.length ?? 0, Math.min(expectedChanged, 500));
+    if (expectedChanged > 0) assert.match(html, /<img src="data:image\/jpeg;base64,/, 'flagged sheets have thumbnails');
   });
 });
