@@ -24,7 +24,7 @@ import { repoRoot } from '../common/src/paths.js';
 import { renderSheet } from '../common/src/synth/index.js';
 import { InferenceEngine } from '../gpu-worker/src/inference-engine.js';
 import { rescanArchive, runRescanPhase } from './rescan-phase.js';
-import { percentile, runStation, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
+import { percentile, runStation, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
 interface BenchOptions {
   images?: string;
@@ -39,6 +39,7 @@ interface BenchOptions {
   intervalMs: number;
   latencySeconds: number;
   memoryImages: number;
+  answerCacheSize: number;
   rescanRows: number;
   providers: string;
   out: string;
@@ -59,6 +60,7 @@ const program = new Command('bench')
   .addOption(new Option('--interval-ms <ms>', 'one sheet per station every this long in the latency phase').argParser(parseWhole).default(1500))
   .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase').argParser(parseWhole).default(20))
   .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(parseWhole).default(10_000))
+  .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends: the one per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
   .addOption(new Option('--rescan-rows <n>', 'rows of the re-scan phase (0 = skip)').argParser(parseWhole).default(2000))
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
@@ -145,7 +147,7 @@ async function main(options: BenchOptions): Promise<void> {
     const metricsPort = await freePort();
     const address = `127.0.0.1:${grpcPort}`;
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', address, '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort),
-      '--nats-servers', nats.url, '--log-level', 'warn']);
+      '--nats-servers', nats.url, '--answer-cache-size', String(options.answerCacheSize), '--log-level', 'warn']);
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     const workerMetrics: string[] = [];
     const workers: RunningProcess[] = [];
@@ -162,7 +164,7 @@ async function main(options: BenchOptions): Promise<void> {
     }
 
     console.log('2/5 end to end at saturation...');
-    const credit = 2 * options.maxBatch * options.workers;
+    const credit = 4 * options.maxBatch * options.workers; // above the workers' credit (3 x max batch), so the coordinator always has work queued
     const coordinatorMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const cpuSeconds = async () => ({
       coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),
@@ -201,7 +203,12 @@ async function main(options: BenchOptions): Promise<void> {
       stop.abort();
       const bulkResult = await bulk;
       const latencies = stations.flatMap((r) => r.latenciesMs);
+      const stages = Object.fromEntries(STAGES.map((stage) => {
+        const values = stations.flatMap((r) => r.stagesMs[stage]);
+        return [stage, { p50Ms: percentile(values, 50), p99Ms: percentile(values, 99) }];
+      }));
       return {
+        stages,
         images: latencies.length,
         p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies),
         bulkImagesPerSecond: bulkResult ? bulkResult.verdicts / options.latencySeconds : 0,
@@ -227,12 +234,13 @@ async function main(options: BenchOptions): Promise<void> {
         address, stationId: `mem-${s}`, images: small, priority: 'PRIORITY_BULK', inFlight: credit, total: options.memoryImages / 2,
       })));
       clearInterval(sampler);
-      const tenth = Math.max(1, Math.floor(samples.length / 10));
-      const earlyMax = Math.max(...samples.slice(0, tenth));
+      // Flat = the second half of the run never exceeds the first half's peak by more than noise.
+      const half = Math.max(1, Math.floor(samples.length / 2));
+      const quarterMaxMiB = [0, 1, 2, 3].map((q) => Math.max(...samples.slice(Math.floor((q * samples.length) / 4), Math.floor(((q + 1) * samples.length) / 4))) / 2 ** 20);
       result.memory = {
-        images: memoryRun.reduce((a, r) => a + r.verdicts, 0), seconds: (performance.now() - memStart) / 1000,
-        rssFirstTenthMaxMiB: earlyMax / 2 ** 20, rssMaxMiB: Math.max(...samples) / 2 ** 20, rssLastMiB: (samples.at(-1) ?? NaN) / 2 ** 20,
-        growthAfterFirstTenthMiB: (Math.max(...samples) - earlyMax) / 2 ** 20,
+        images: memoryRun.reduce((a, r) => a + r.verdicts, 0), seconds: (performance.now() - memStart) / 1000, answerCacheSize: options.answerCacheSize,
+        rssQuarterMaxMiB: quarterMaxMiB, rssMaxMiB: Math.max(...samples) / 2 ** 20,
+        growthInSecondHalfMiB: (Math.max(...samples.slice(half)) - Math.max(...samples.slice(0, half))) / 2 ** 20,
       };
     }
     if (options.rescanRows > 0) {
@@ -263,7 +271,8 @@ function printTable(r: Record<string, unknown>): void {
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
-  const mem = r.memory as { images: number; rssFirstTenthMaxMiB: number; rssMaxMiB: number; growthAfterFirstTenthMiB: number } | undefined;
+  const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
+  const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
 | measurement                                  | value            | ratio / target          |
@@ -273,11 +282,13 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90) |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
+| realtime stages p50/p99 ms, no bulk          | ${stages(lat.quiet as never)} | |
+| realtime stages p50/p99 ms, bulk beside      | ${stages(lat.withBulk as never)} | |
 | CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
 | CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
 ${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
 | conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
-` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max ${f(mem.rssMaxMiB)} MiB | +${f(mem.growthAfterFirstTenthMiB)} MiB after the first tenth |` : ''}`);
+` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |` : ''}`);
 }
 
 program.action(async (options: BenchOptions) => main(options));

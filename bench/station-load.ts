@@ -21,9 +21,14 @@ export function toBenchImage(name: string, bytes: Buffer): BenchImage {
 
 export interface StationResult {
   latenciesMs: number[];
+  /** The coordinator's per-stage timings of each verdict (upload, queue, transfer, decode, inference). */
+  stagesMs: Record<StageName, number[]>;
   verdicts: number;
   rejections: Record<string, number>;
 }
+
+export const STAGES = ['upload', 'queue', 'transfer', 'workerQueue', 'decode', 'inference'] as const;
+export type StageName = (typeof STAGES)[number];
 
 export interface StationOptions {
   address: string;
@@ -46,7 +51,7 @@ export async function runStation(options: StationOptions): Promise<StationResult
   const client = new inspectionProto.Inspection(options.address, grpc.credentials.createInsecure(), { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
   const call = client.Inspect();
   const pending = new Map<string, number>();
-  const result: StationResult = { latenciesMs: [], verdicts: 0, rejections: {} };
+  const result: StationResult = { latenciesMs: [], stagesMs: { upload: [], queue: [], transfer: [], workerQueue: [], decode: [], inference: [] }, verdicts: 0, rejections: {} };
   let sent = 0;
   let answered = 0;
   let done: () => void = () => {};
@@ -87,6 +92,8 @@ export async function runStation(options: StationOptions): Promise<StationResult
     if (response.verdict) {
       result.verdicts++;
       result.latenciesMs.push(performance.now() - startedAt);
+      const t = response.verdict.timings;
+      if (t) for (const stage of STAGES) result.stagesMs[stage].push(t[`${stage}Ms`]);
     } else {
       const code = response.rejection!.code;
       result.rejections[code] = (result.rejections[code] ?? 0) + 1;

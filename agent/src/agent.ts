@@ -95,6 +95,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private readonly background = new Set<Promise<unknown>>();
   private describing: Promise<void> = Promise.resolve();
   private uploading = false;
+  /** Backpressure: after an OVERLOADED or UNAVAILABLE answer no new upload starts before this time. */
+  private holdUntil = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -138,6 +141,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     this.stopping = true;
     await this.hotFolder.stop();
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.holdTimer);
     for (const image of this.images.values()) {
       if (image.state === 'backoff') {
         clearTimeout(image.timer);
@@ -234,6 +238,14 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private pump(): void {
     const session = this.session;
     if (this.uploading || this.stopping || !session || session.closed || this.inFlight >= this.options.maxInFlight) return;
+    const holdMs = this.holdUntil - performance.now();
+    if (holdMs > 0) {
+      this.holdTimer ??= setTimeout(() => {
+        this.holdTimer = undefined;
+        this.pump();
+      }, holdMs);
+      return;
+    }
     let image: TrackedImage | undefined;
     while (!image && this.queue.length > 0) {
       const candidate = this.images.get(this.queue.shift() as string);
@@ -325,6 +337,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const delayMs = backoffDelayMs(image.retryableRejections - 1, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs);
     this.settle(image, 'backoff');
     image.timer = setTimeout(() => this.requeue(image), delayMs);
+    // A saturated or unavailable fleet slows the whole station down, not just this image.
+    if (rejection.code === 'OVERLOADED' || rejection.code === 'UNAVAILABLE') this.holdUntil = Math.max(this.holdUntil, performance.now() + delayMs);
     this.display.retry(fileName, rejection.code, rejection.reason, delayMs);
     this.logger.warn({ fileName, code: rejection.code, reason: rejection.reason, attempt: image.retryableRejections, delayMs }, 'retryable rejection: will resend');
     this.emit('retry', { fileName, code: rejection.code, reason: rejection.reason, attempt: image.retryableRejections, delayMs });

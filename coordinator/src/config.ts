@@ -18,7 +18,7 @@ export const CoordinatorConfigSchema = z.object({
   maxQueuedTasks: z.number().int().positive().default(10_000).describe('tasks waiting for a worker at most; beyond it agents get OVERLOADED'),
   taskTimeoutMs: z.number().int().positive().default(120_000).describe('deadline from a complete upload to its verdict'),
   maxTaskAttempts: z.number().int().min(1).default(3).describe('workers a task may lose before it is quarantined as a poison image'),
-  bulkCreditShare: z.number().gt(0).max(1).default(0.5).describe('share of each worker\'s credit that bulk (re-scan) work may hold; the rest stays free for conveyor images'),
+  bulkCreditShare: z.number().gt(0).max(1).default(0.7).describe('share of each worker\'s credit that bulk (re-scan) work may hold; the rest stays free for conveyor images'),
   heartbeatIntervalMs: z.number().int().positive().default(2000).describe('how often workers must send a heartbeat'),
   heartbeatTimeoutMs: z.number().int().positive().default(10_000).describe('silence after which a worker is dropped and its tasks re-dispatched'),
   answerCacheSize: z.number().int().positive().default(50_000).describe('answered image keys remembered so a resend gets the same verdict'),

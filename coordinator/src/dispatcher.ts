@@ -58,6 +58,8 @@ export interface WorkerTaskResult {
   decodeMs: number;
   inferenceMs: number;
   batchSize: number;
+  /** Waiting on the worker for a decode slot and for the batch (0 when the worker does not say). */
+  workerQueueMs?: number;
 }
 
 export interface DispatchOutcome {
@@ -68,6 +70,7 @@ export interface DispatchOutcome {
   roundTripMs: number;
   decodeMs: number;
   inferenceMs: number;
+  workerQueueMs: number;
   attempts: number;
 }
 
@@ -245,6 +248,7 @@ export class Dispatcher {
           roundTripMs,
           decodeMs: result.decodeMs,
           inferenceMs: result.inferenceMs,
+          workerQueueMs: result.workerQueueMs ?? 0,
           attempts: pending.attempts,
         });
       } else {

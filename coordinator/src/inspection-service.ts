@@ -140,7 +140,7 @@ export class InspectionService {
       sha256: header.sha256, fileName: header.fileName, bytes: image, priority: priorityClassOf(header.priority), stationId: header.stationId,
     });
     const uploadMs = completeAt - upload.receivedAt;
-    const transferMs = Math.max(0, outcome.roundTripMs - outcome.decodeMs - outcome.inferenceMs);
+    const transferMs = Math.max(0, outcome.roundTripMs - outcome.workerQueueMs - outcome.decodeMs - outcome.inferenceMs);
     const publishStart = performance.now();
     const decidedAt = new Date().toISOString();
     const c = outcome.classification;
@@ -150,7 +150,7 @@ export class InspectionService {
       sha256: header.sha256, captureTime: header.captureTime, label: c.label, flagged: c.flagged, score: c.score, threshold: c.threshold,
       model: { name: c.modelName, version: c.modelVersion },
       worker: { id: outcome.workerId, executionProvider: outcome.executionProvider },
-      timingsMs: { upload: uploadMs, queue: outcome.queueMs, transfer: transferMs, decode: outcome.decodeMs, inference: outcome.inferenceMs, total: 0 },
+      timingsMs: { upload: uploadMs, queue: outcome.queueMs, transfer: transferMs, workerQueue: outcome.workerQueueMs, decode: outcome.decodeMs, inference: outcome.inferenceMs, total: 0 },
       decidedAt,
     };
     await this.publishWithRetry(event);
@@ -159,6 +159,7 @@ export class InspectionService {
     metrics.stage.observe({ stage: 'upload' }, uploadMs / 1000);
     metrics.stage.observe({ stage: 'queue' }, outcome.queueMs / 1000);
     metrics.stage.observe({ stage: 'worker_round_trip' }, outcome.roundTripMs / 1000);
+    metrics.stage.observe({ stage: 'worker_queue' }, outcome.workerQueueMs / 1000);
     metrics.stage.observe({ stage: 'decode' }, outcome.decodeMs / 1000);
     metrics.stage.observe({ stage: 'inference' }, outcome.inferenceMs / 1000);
     metrics.stage.observe({ stage: 'publish' }, (performance.now() - publishStart) / 1000);
@@ -170,7 +171,7 @@ export class InspectionService {
         idempotencyKey: header.idempotencyKey, stationId: header.stationId, barcode: header.barcode, label: c.label, score: c.score,
         threshold: c.threshold, flagged: c.flagged, modelName: c.modelName, modelVersion: c.modelVersion, workerId: outcome.workerId,
         executionProvider: outcome.executionProvider, sha256: header.sha256, fileName: header.fileName, decidedAt,
-        timings: { uploadMs, queueMs: outcome.queueMs, transferMs, decodeMs: outcome.decodeMs, inferenceMs: outcome.inferenceMs, totalMs },
+        timings: { uploadMs, queueMs: outcome.queueMs, transferMs, workerQueueMs: outcome.workerQueueMs, decodeMs: outcome.decodeMs, inferenceMs: outcome.inferenceMs, totalMs },
       },
     };
   }
@@ -297,8 +298,11 @@ export class InspectionSession {
     if (upload.received + data.length > header.sizeBytes) {
       return fail('SIZE_MISMATCH', `${header.fileName}: more bytes than the declared ${header.sizeBytes}`);
     }
-    upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
-    data.copy(upload.bytes, upload.received);
+    if (offset === 0 && last && data.length === header.sizeBytes) upload.bytes = data; // one-chunk image: keep the received buffer, no copy
+    else {
+      upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
+      data.copy(upload.bytes, upload.received);
+    }
     upload.hash.update(data);
     upload.received += data.length;
     this.service.options.metrics.bytesReceived.inc(data.length);

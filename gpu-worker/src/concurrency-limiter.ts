@@ -1,25 +1,44 @@
-// FIFO counting semaphore: at most `limit` holders at once; waiters are served in arrival order.
+// Counting semaphore with two classes of holders: urgent (realtime) and normal (bulk). Normal holders
+// fit within `limit`; urgent ones may also use `urgentReserve` permits above it, so an urgent request
+// never waits while normal work holds every regular permit. Waiting urgent requests are served before
+// waiting normal ones; within a class, in arrival order.
 export type Release = () => void;
+
+/** What a DynamicBatcher needs from a limiter. */
+export interface PermitSource {
+  acquire(): Promise<Release>;
+}
 
 export class ConcurrencyLimiter {
   private active = 0;
-  private readonly waiters: ((release: Release) => void)[] = [];
+  private readonly urgentWaiters: ((release: Release) => void)[] = [];
+  private readonly normalWaiters: ((release: Release) => void)[] = [];
 
-  constructor(readonly limit: number) {
+  constructor(readonly limit: number, readonly urgentReserve = 0) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(urgentReserve) || urgentReserve < 0) throw new RangeError(`urgent reserve must be an integer >= 0, got ${urgentReserve}`);
   }
 
   /** Resolves with a release function once a permit is free; call it exactly once (extra calls are ignored). */
-  acquire(): Promise<Release> {
-    if (this.active < this.limit) {
+  acquire(urgent = false): Promise<Release> {
+    if (this.hasRoom(urgent)) {
       this.active++;
       return Promise.resolve(this.releaser());
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => (urgent ? this.urgentWaiters : this.normalWaiters).push(resolve));
+  }
+
+  /** A view that always acquires as `urgent`. */
+  lane(urgent: boolean): PermitSource {
+    return { acquire: () => this.acquire(urgent) };
   }
 
   get inUse(): number {
     return this.active;
+  }
+
+  private hasRoom(urgent: boolean): boolean {
+    return this.active < this.limit + (urgent ? this.urgentReserve : 0);
   }
 
   private releaser(): Release {
@@ -27,10 +46,13 @@ export class ConcurrencyLimiter {
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiters.shift();
-      // The permit passes straight to the next waiter, so `active` stays the same.
-      if (next) next(this.releaser());
-      else this.active--;
+      this.active--;
+      for (const [waiters, urgent] of [[this.urgentWaiters, true], [this.normalWaiters, false]] as const) {
+        while (waiters.length > 0 && this.hasRoom(urgent)) {
+          this.active++;
+          waiters.shift()!(this.releaser());
+        }
+      }
     };
   }
 }

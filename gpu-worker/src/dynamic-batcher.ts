@@ -8,7 +8,7 @@
 // failed or were aborted leave holes that are closed by moving later slots down (moveSlot()).
 // Several buffers let the next batch be prepared while the previous one runs.
 import { QuicksilverError } from '../../common/src/errors.js';
-import type { ConcurrencyLimiter, Release } from './concurrency-limiter.js';
+import type { PermitSource, Release } from './concurrency-limiter.js';
 
 export interface SlotRef {
   /** Staging buffer index, 0 .. stagingBuffers-1. */
@@ -31,7 +31,7 @@ export interface DynamicBatcherOptions<TInput, TOutput> {
   /** Runs slots 0 .. size-1 of `buffer`; one output per slot, in order. A rejection fails the whole batch. */
   run(buffer: number, size: number): Promise<TOutput[]>;
   /** Bounds concurrent prepare() calls; may be shared by several batchers. A permit is taken before a slot. */
-  limiter?: ConcurrencyLimiter;
+  limiter?: PermitSource;
 }
 
 export interface BatchedResult<TOutput> {

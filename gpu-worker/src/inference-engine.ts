@@ -2,6 +2,9 @@
 // execution provider that works, and a dynamic batcher per model whose staging buffers ARE the
 // input tensors: preprocessInto() decodes each image straight into its batch slot, decodes run in
 // parallel (decodeConcurrency, shared by all models) and overlap the previous batch's run.
+// Each model has two lanes: realtime (conveyor) images go through an express batcher with its own
+// staging buffers and reserved decode permits, so they never wait behind bulk (re-scan) batches being
+// decoded or queued; both lanes run on the same session (onnxruntime sessions accept concurrent runs).
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -13,7 +16,7 @@ import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import type { LoadedModel, ModelManifest } from '../../common/src/model-manifest.js';
 import { preprocessInto } from '../../common/src/preprocess.js';
-import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { ConcurrencyLimiter, type PermitSource } from './concurrency-limiter.js';
 import { DynamicBatcher } from './dynamic-batcher.js';
 import {
   createSessionOnFirstProvider, describeDevice, EXECUTION_PROVIDERS, isGpuProvider,
@@ -40,6 +43,8 @@ export interface InferenceEngineOptions {
   decodeConcurrency: number;
   /** onnxruntime intra-op threads (0 = onnxruntime's default: one per core). */
   intraOpThreads: number;
+  /** onnxruntime pool threads spin-wait between runs (default false: spinning steals decode cores). */
+  intraOpSpinning?: boolean;
   /** Decompression-bomb guard: largest width × height decoded. */
   maxInputPixels: number;
   logger: Logger;
@@ -52,7 +57,7 @@ export interface ClassifyRequest {
   modelName?: string;
   /** Aborting before the image's batch starts drops it (rejects with the signal's reason, see errorFromAbort). */
   signal?: AbortSignal;
-  /** realtime (default) images are decoded before waiting bulk ones. */
+  /** realtime (default) images go through the model's express lane (own decode permits and staging buffers, no queue delay). */
   priority?: 'realtime' | 'bulk';
 }
 
@@ -86,6 +91,12 @@ interface ServedModel {
   fixedBatch: boolean;
   /** Floats per image: 3 × H × W. */
   imageSize: number;
+  realtime: Lane;
+  bulk: Lane;
+}
+
+/** One batching lane of a model: staging buffers that are the input tensors, and their batcher. */
+interface Lane {
   staging: Float32Array[];
   batcher: DynamicBatcher<Uint8Array, BatchOutput>;
 }
@@ -93,6 +104,7 @@ interface ServedModel {
 type LoadFailureReason = 'checksum_mismatch' | 'invalid' | 'session_create' | 'warmup';
 
 const STAGING_BUFFERS = 3;
+const REALTIME_STAGING_BUFFERS = 2;
 /** Consecutive failed model runs after which the engine reports not ready (e.g. a lost GPU). */
 const FAILED_RUNS_UNTIL_UNREADY = 3;
 
@@ -119,7 +131,8 @@ export class InferenceEngine implements Component {
     if (!Number.isInteger(intraOpThreads) || intraOpThreads < 0) throw invalid('intraOpThreads', 'an integer >= 0');
     if (!(maxInputPixels > 0)) throw invalid('maxInputPixels', 'positive');
     this.logger = options.logger.child({ component: this.name });
-    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency);
+    // Realtime decodes may exceed decodeConcurrency by a quarter: a conveyor sheet never waits for a bulk decode.
+    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency, Math.ceil(decodeConcurrency / 4));
     this.metrics = new WorkerMetrics(options.registry, () => this.queueDepth);
   }
 
@@ -143,7 +156,7 @@ export class InferenceEngine implements Component {
 
   /** Images accepted and not yet running, all models together. */
   get queueDepth(): number {
-    return this.store.all().reduce((sum, model) => sum + model.batcher.queueDepth, 0);
+    return this.store.all().reduce((sum, model) => sum + model.realtime.batcher.queueDepth + model.bulk.batcher.queueDepth, 0);
   }
 
   /**
@@ -201,7 +214,7 @@ export class InferenceEngine implements Component {
     this.stopped ??= (async () => {
       this.state = 'stopping';
       const models = this.store.all();
-      await Promise.all(models.map((model) => model.batcher.close(signal)));
+      await Promise.all(models.flatMap((model) => [model.realtime.batcher.close(signal), model.bulk.batcher.close(signal)]));
       await this.releaseSessions();
       this.state = 'stopped';
       this.logger.info('inference engine stopped');
@@ -218,7 +231,8 @@ export class InferenceEngine implements Component {
           : new QuicksilverError('UNAVAILABLE', 'the inference engine has not started');
       }
       const model = this.store.resolve(request.modelName);
-      const { output, batchSize, prepareMs, queueMs } = await model.batcher.submit(request.bytes, request.signal, request.priority !== 'bulk');
+      const lane = request.priority === 'bulk' ? model.bulk : model.realtime;
+      const { output, batchSize, prepareMs, queueMs } = await lane.batcher.submit(request.bytes, request.signal);
       const { manifest } = model;
       const positive = manifest.labels.indexOf(manifest.positiveLabel);
       const score = output.probabilities[positive]!;
@@ -263,23 +277,28 @@ export class InferenceEngine implements Component {
       const batchCapacity = fixedBatch ? declaredBatch : this.options.maxBatchSize;
       const [, channels, height, width] = manifest.input.shape;
       const imageSize = channels * height * width;
-      const staging = Array.from({ length: STAGING_BUFFERS }, () => new Float32Array(batchCapacity * imageSize));
+      const lane = (stagingBuffers: number, limiter: PermitSource): Lane => {
+        const staging = Array.from({ length: stagingBuffers }, () => new Float32Array(batchCapacity * imageSize));
+        const created: Lane = {
+          staging,
+          batcher: new DynamicBatcher<Uint8Array, BatchOutput>({
+            maxBatchSize: batchCapacity, maxQueueDelayMicros: this.options.maxQueueDelayMicros, stagingBuffers, limiter,
+            prepare: (image, slot) => this.decodeInto(served, staging[slot.buffer]!, image, slot.index),
+            moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
+            run: (buffer, size) => this.runBatch(served, staging[buffer]!, size),
+          }),
+        };
+        return created;
+      };
       const served: ServedModel = {
-        manifest, session, batchCapacity, fixedBatch, imageSize, staging,
-        batcher: new DynamicBatcher<Uint8Array, BatchOutput>({
-          maxBatchSize: batchCapacity,
-          maxQueueDelayMicros: this.options.maxQueueDelayMicros,
-          stagingBuffers: STAGING_BUFFERS,
-          limiter: this.decodeLimiter,
-          prepare: (image, slot) => this.decodeInto(served, image, slot.buffer, slot.index),
-          moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
-          run: (buffer, size) => this.runBatch(served, buffer, size),
-        }),
+        manifest, session, batchCapacity, fixedBatch, imageSize,
+        realtime: lane(REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true)),
+        bulk: lane(STAGING_BUFFERS, this.decodeLimiter.lane(false)),
       };
       try {
         // Warm-up: a full batch allocates what the largest run needs (and compiles GPU kernels).
         const startedAt = performance.now();
-        await this.runBatch(served, 0, batchCapacity, false);
+        await this.runBatch(served, served.bulk.staging[0]!, batchCapacity, false);
         this.logger.info({ model: id, batch: batchCapacity, ms: round(performance.now() - startedAt) }, 'model warmed up');
       } catch (error) {
         throw this.refuse('warmup', toQuicksilverError(error), { model: id });
@@ -293,12 +312,12 @@ export class InferenceEngine implements Component {
 
   /** The first model picks the provider from the configured list; later models use the same one. */
   private async createSession(bytes: Uint8Array, id: string): Promise<ort.InferenceSession> {
-    const { requireGpu, executionProviders, cudaDeviceId, intraOpThreads } = this.options;
+    const { requireGpu, executionProviders, cudaDeviceId, intraOpThreads, intraOpSpinning = false } = this.options;
     const candidates = this.provider ? [this.provider] : executionProviders.filter((p) => !requireGpu || isGpuProvider(p));
     if (candidates.length === 0) {
       throw new QuicksilverError('CONFIG_INVALID', `requireGpu is set but executionProviders [${executionProviders}] names no GPU provider (cuda, webgpu)`);
     }
-    const attempt = await createSessionOnFirstProvider(bytes, candidates, { cudaDeviceId, intraOpThreads });
+    const attempt = await createSessionOnFirstProvider(bytes, candidates, { cudaDeviceId, intraOpThreads, intraOpSpinning });
     if (!this.provider && attempt.provider) {
       this.provider = attempt.provider;
       const line = { provider: attempt.provider, device: this.device, failed: attempt.failures.map(formatFailure), model: id };
@@ -330,19 +349,19 @@ export class InferenceEngine implements Component {
 
   // --- hot path -----------------------------------------------------------------------------------
 
-  private async decodeInto(model: ServedModel, image: Uint8Array, buffer: number, slot: number): Promise<void> {
+  private async decodeInto(model: ServedModel, staging: Float32Array, image: Uint8Array, slot: number): Promise<void> {
     const startedAt = performance.now();
-    await preprocessInto(image, model.manifest.preprocessing, model.staging[buffer]!, slot * model.imageSize,
+    await preprocessInto(image, model.manifest.preprocessing, staging, slot * model.imageSize,
       { maxInputPixels: this.options.maxInputPixels });
     this.metrics.decodeDuration.observe((performance.now() - startedAt) / 1000);
   }
 
   /** Runs slots 0..size-1 of a staging buffer; one probability vector per image. */
-  private async runBatch(model: ServedModel, buffer: number, size: number, observe = true): Promise<BatchOutput[]> {
+  private async runBatch(model: ServedModel, staging: Float32Array, size: number, observe = true): Promise<BatchOutput[]> {
     const { manifest, session, imageSize } = model;
     const rows = model.fixedBatch ? model.batchCapacity : size;
     const [, channels, height, width] = manifest.input.shape;
-    const input = new ort.Tensor('float32', model.staging[buffer]!.subarray(0, rows * imageSize), [rows, channels, height, width]);
+    const input = new ort.Tensor('float32', staging.subarray(0, rows * imageSize), [rows, channels, height, width]);
     const startedAt = performance.now();
     let logits: ort.Tensor | undefined;
     try {

@@ -24,13 +24,17 @@ export class Worker implements Component {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros,
-      decodeConcurrency: config.decodeConcurrency, intraOpThreads: config.intraOpThreads, maxInputPixels: config.maxInputPixels,
+      decodeConcurrency: config.decodeConcurrency, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning, maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,
     });
     this.health = new GrpcServer({ address: config.healthAddress, logger, serviceNames: ['quicksilver.v1.Worker'] });
     this.metricsServer = new MetricsServer(registry, {
       host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.link?.isRegistered ?? false,
     });
+  }
+
+  private get linkMaxInFlight(): number {
+    return this.config.maxInFlight || 3 * this.config.maxBatchSize;
   }
 
   async start(): Promise<void> {
@@ -44,16 +48,15 @@ export class Worker implements Component {
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
     this.link = new CoordinatorLink({
       coordinatorAddress: this.config.coordinatorAddress, workerId: this.config.workerId,
-      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.config.maxInFlight || 2 * this.config.maxBatchSize,
+      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
     await this.link.start();
     if (this.config.natsServers.length > 0) {
-      const maxInFlight = this.config.maxInFlight || 2 * this.config.maxBatchSize;
       this.rescan = new RescanRunner({
         connect: () => RescanJetStream.connect(this.config.natsServers, `quicksilver-worker-${this.config.workerId}`),
-        classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || maxInFlight,
+        classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || this.linkMaxInFlight,
         realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots,
         maxImageBytes: this.config.rescanMaxImageBytes, httpTimeoutMs: this.config.rescanHttpTimeoutMs, jobsRefreshMs: 1000,
         logger: this.logger.child({ component: 'rescan' }), registry: this.registry,

@@ -78,11 +78,11 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function startAgent(address: string): Promise<Agent> {
+  async function startAgent(address: string, overrides: Record<string, unknown> = {}): Promise<Agent> {
     const config = loadConfig(agentConfigSchema, AGENT_ENV_PREFIX, {
       flags: {
         coordinatorAddress: address, stationId: STATION, watchDir: dir, stabilityThresholdMs: 150, pollIntervalMs: 25,
-        reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 300, retryBaseDelayMs: 50, retryMaxDelayMs: 200, logLevel: 'silent',
+        reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 300, retryBaseDelayMs: 50, retryMaxDelayMs: 200, logLevel: 'silent', ...overrides,
       },
     });
     agent = new Agent(resolveAgentOptions(config), { logger, display: new OperatorDisplay((line) => lines.push(line)), onRead: (n) => reads.push(n) });
@@ -105,7 +105,7 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     assert.equal(saved.barcode, 'QS00000001');
     assert.equal(saved.label, 'contaminated');
     assert.equal(saved.modelVersion, '1.0.0');
-    assert.deepEqual(saved.timings, { uploadMs: 1, queueMs: 1, transferMs: 1, decodeMs: 1, inferenceMs: 1, totalMs: 5 });
+    assert.deepEqual(saved.timings, { uploadMs: 1, queueMs: 1, transferMs: 1, workerQueueMs: 1, decodeMs: 1, inferenceMs: 1, totalMs: 6 });
     assert.ok(!(await readdir(dir)).includes('QS00000001_hot.jpg'), 'left the hot folder');
     assert.match(lines[0], /^⚠ FLAG {2}QS00000001_hot\.jpg {2}contaminated {2}score 0\.93 {2}\(model mercury-cnn@1\.0\.0, \d+ ms\)$/);
     const header = coordinator.headers[0];
@@ -154,6 +154,26 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     assert.equal(event.filedPath, join(dir, 'done', 'QS00000003.jpg'));
     assert.deepEqual(await readdir(join(dir, 'rejected')), []);
     assert.equal(lines.filter((line) => line.startsWith('↻ RETRY  QS00000003.jpg  NO_WORKER')).length, 2);
+  });
+
+  it('slows the whole station down after OVERLOADED: no new upload before the backoff delay', async () => {
+    const decide: Decide = (image) => image.header.fileName === 'QS00000010.jpg' && image.attempt === 1
+      ? { rejection: { idempotencyKey: image.header.idempotencyKey, code: 'OVERLOADED', reason: 'the fleet is saturated', retryable: true } }
+      : verdictFor(image);
+    coordinator = await TestCoordinator.start(decide);
+    // Equal-jitter backoff: the first delay is between 1000 and 2000 ms.
+    const started = await startAgent(coordinator.address, { retryBaseDelayMs: 2000, retryMaxDelayMs: 2000 });
+    const headerTimes = new Map<string, number>();
+    coordinator.on('image', (image) => { if (!headerTimes.has(image.header.fileName)) headerTimes.set(image.header.fileName, performance.now()); });
+    const retried = new Promise<number>((resolve) => started.once('retry', () => resolve(performance.now())));
+    const firstDone = next(started, 'verdict', 'QS00000010.jpg');
+    await drop(dir, 'QS00000010.jpg', await jpeg(10));
+    const overloadedAt = await retried;
+    const secondDone = next(started, 'verdict', 'QS00000011.jpg');
+    await drop(dir, 'QS00000011.jpg', await jpeg(11));
+    await Promise.all([firstDone, secondDone]);
+    const waited = headerTimes.get('QS00000011.jpg')! - overloadedAt;
+    assert.ok(waited >= 950, `the next image was uploaded ${Math.round(waited)} ms after OVERLOADED, before the backoff delay`);
   });
 
   it('streams a 40 MB image intact in CHUNK_BYTES pieces, read from disk one chunk at a time', async () => {

@@ -200,6 +200,17 @@ describe('InferenceEngine', TIMEOUT, () => {
     assert.equal((await engine.classify({ bytes: images[0]!, modelName: 'tiny-cnn@1.0.0' })).modelVersion, '1.0.0');
   });
 
+  it('runs a realtime image in its express lane ahead of a bulk flood submitted before it', TIMEOUT, async () => {
+    const finished: string[] = [];
+    const track = (name: string, p: Promise<ClassifyResult>) => p.then((r) => { finished.push(name); return r; });
+    const bulk = Array.from({ length: 24 }, (_, i) => track(`bulk-${i}`, engine.classify({ bytes: images[i % images.length]!, priority: 'bulk' })));
+    const realtime = await track('realtime', engine.classify({ bytes: images[0]!, priority: 'realtime' }));
+    await Promise.all(bulk);
+    const position = finished.indexOf('realtime');
+    assert.ok(position < bulk.length / 2, `the realtime image finished ${position + 1}th of ${finished.length}: ${finished.join(' ')}`);
+    assert.ok(realtime.batchSize <= 2, `it ran in a batch of ${realtime.batchSize}, not in a bulk batch`);
+  });
+
   it('drops a request whose signal aborts before it runs', TIMEOUT, async () => {
     await assert.rejects(engine.classify({ bytes: images[3]!, signal: AbortSignal.abort(new QuicksilverError('DEADLINE_EXCEEDED', 'gone')) }),
       codeOf('DEADLINE_EXCEEDED'));

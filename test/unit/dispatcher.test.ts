@@ -85,7 +85,7 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
   });
 
   it('drops a worker that stops sending heartbeats and moves its task to another worker', async () => {
-    const dispatcher = newDispatcher({ heartbeatTimeoutMs: 150 });
+    const dispatcher = newDispatcher({ heartbeatTimeoutMs: 500 });
     const silent = new RecordingChannel();
     dispatcher.registerWorker(worker('silent', 1), silent);
     const result = dispatcher.submit(task());

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { AttachExpress as _quicksilver_v1_AttachExpress, AttachExpress__Output as _quicksilver_v1_AttachExpress__Output } from './quicksilver/v1/AttachExpress.js';
 import type { CancelTask as _quicksilver_v1_CancelTask, CancelTask__Output as _quicksilver_v1_CancelTask__Output } from './quicksilver/v1/CancelTask.js';
 import type { Classification as _quicksilver_v1_Classification, Classification__Output as _quicksilver_v1_Classification__Output } from './quicksilver/v1/Classification.js';
 import type { CoordinatorMessage as _quicksilver_v1_CoordinatorMessage, CoordinatorMessage__Output as _quicksilver_v1_CoordinatorMessage__Output } from './quicksilver/v1/CoordinatorMessage.js';
@@ -22,6 +23,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   quicksilver: {
     v1: {
+      AttachExpress: MessageTypeDefinition<_quicksilver_v1_AttachExpress, _quicksilver_v1_AttachExpress__Output>
       CancelTask: MessageTypeDefinition<_quicksilver_v1_CancelTask, _quicksilver_v1_CancelTask__Output>
       Classification: MessageTypeDefinition<_quicksilver_v1_Classification, _quicksilver_v1_Classification__Output>
       CoordinatorMessage: MessageTypeDefinition<_quicksilver_v1_CoordinatorMessage, _quicksilver_v1_CoordinatorMessage__Output>

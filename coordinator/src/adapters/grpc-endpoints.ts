@@ -33,16 +33,34 @@ export function addCoordinatorServices(
     },
   });
 
+  /** Main-stream channels of registered workers, by id: an express stream attaches to one of them. */
+  const channels = new Map<string, StreamWorkerChannel>();
   server.server.addService(workerProto.WorkerLink.service, {
     Connect: (call: grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>) => {
       let workerId: string | undefined;
+      let channel: StreamWorkerChannel | undefined;
       const log = deps.logger.child({ peer: call.getPeer() });
       const disconnect = (reason: string) => {
-        if (workerId) deps.dispatcher.workerDisconnected(workerId, reason);
+        if (workerId && channel && channels.get(workerId) === channel) {
+          channels.delete(workerId);
+          channel.close(); // both streams go: the worker reconnects as a whole
+          deps.dispatcher.workerDisconnected(workerId, reason);
+        }
         workerId = undefined;
+        channel = undefined;
       };
       call.on('data', (message: WorkerMessage__Output) => {
-        if (message.register) {
+        if (message.attachExpress && !workerId) {
+          const main = channels.get(message.attachExpress.workerId);
+          if (!main) {
+            log.warn({ workerId: message.attachExpress.workerId }, 'express stream refused: no registered worker with that id');
+            call.emit('error', Object.assign(new Error(`no registered worker ${message.attachExpress.workerId} to attach an express stream to`), { code: grpc.status.FAILED_PRECONDITION }));
+            return;
+          }
+          workerId = message.attachExpress.workerId;
+          channel = main;
+          main.attachExpress(call);
+        } else if (message.register) {
           const problem = registrationProblem(message.register);
           if (problem || workerId) {
             log.warn({ problem: problem ?? 'duplicate Register' }, 'worker registration refused');
@@ -51,8 +69,11 @@ export function addCoordinatorServices(
           }
           const info = toWorkerInfo(message.register);
           workerId = info.id;
+          channel = new StreamWorkerChannel(call);
+          channels.get(workerId)?.close(); // a re-registration replaces the old streams
+          channels.set(workerId, channel);
           call.write({ registered: { heartbeatIntervalMs: deps.heartbeatIntervalMs } });
-          deps.dispatcher.registerWorker(info, new StreamWorkerChannel(call));
+          deps.dispatcher.registerWorker(info, channel);
         } else if (!workerId) {
           log.warn('worker sent a message before Register; closing');
           call.end();
@@ -66,6 +87,7 @@ export function addCoordinatorServices(
             error: r.error ?? undefined,
             decodeMs: r.decodeMs,
             inferenceMs: r.inferenceMs,
+            workerQueueMs: r.queueMs,
             batchSize: r.batchSize,
           });
         }
@@ -100,17 +122,28 @@ function toWorkerInfo(register: Register__Output): WorkerInfo {
   };
 }
 
-/** Writes a task as TaskHeader + TaskChunk messages (views into the image buffer, no copies). */
-class StreamWorkerChannel implements WorkerChannel {
-  constructor(private readonly call: grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>) {}
+type WorkerCall = grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>;
 
-  private get open(): boolean {
-    return !this.call.writableEnded && !this.call.destroyed;
+const isOpen = (call: WorkerCall | undefined): call is WorkerCall => call !== undefined && !call.writableEnded && !call.destroyed;
+
+/**
+ * Writes a task as TaskHeader + TaskChunk messages (views into the image buffer, no copies): realtime
+ * tasks on the worker's express stream when it has one, everything else on its main stream.
+ */
+class StreamWorkerChannel implements WorkerChannel {
+  private express: WorkerCall | undefined;
+
+  constructor(private readonly call: WorkerCall) {}
+
+  attachExpress(call: WorkerCall): void {
+    if (isOpen(this.express)) this.express.end();
+    this.express = call;
   }
 
   sendTask(task: DispatchTask): void {
-    if (!this.open) return;
-    this.call.write({
+    const call = task.priority === 'realtime' && isOpen(this.express) ? this.express : this.call;
+    if (!isOpen(call)) return;
+    call.write({
       task: {
         taskId: task.taskId, idempotencyKey: task.idempotencyKey, modelName: task.modelName, contentType: task.contentType,
         sizeBytes: task.bytes.length, sha256: task.sha256, fileName: task.fileName,
@@ -119,15 +152,15 @@ class StreamWorkerChannel implements WorkerChannel {
     });
     for (let offset = 0; offset < task.bytes.length; offset += CHUNK_BYTES) {
       const end = Math.min(offset + CHUNK_BYTES, task.bytes.length);
-      this.call.write({ chunk: { taskId: task.taskId, data: task.bytes.subarray(offset, end), last: end === task.bytes.length } });
+      call.write({ chunk: { taskId: task.taskId, data: task.bytes.subarray(offset, end), last: end === task.bytes.length } });
     }
   }
 
   cancelTask(taskId: string): void {
-    if (this.open) this.call.write({ cancel: { taskId } });
+    for (const call of [this.call, this.express]) if (isOpen(call)) call.write({ cancel: { taskId } });
   }
 
   close(): void {
-    if (this.open) this.call.end();
+    for (const call of [this.call, this.express]) if (isOpen(call)) call.end();
   }
 }

@@ -1,6 +1,8 @@
 // The worker's stream to the coordinator: registers, heartbeats, reassembles tasks from chunks,
 // classifies them and returns results. Reconnects with jittered exponential backoff; tasks in
-// flight when the stream breaks are abandoned (the coordinator re-dispatches them).
+// flight when the stream breaks are abandoned (the coordinator re-dispatches them). Once registered it
+// opens a second, express stream on which the coordinator sends realtime tasks (worker.proto); losing
+// either stream drops both and reconnects.
 import type { CoordinatorMessage__Output } from '../../../common/src/generated/quicksilver/v1/CoordinatorMessage.js';
 import type { TaskHeader__Output } from '../../../common/src/generated/quicksilver/v1/TaskHeader.js';
 import type { WorkerMessage } from '../../../common/src/generated/quicksilver/v1/WorkerMessage.js';
@@ -17,7 +19,7 @@ export interface TaskClassifier {
   readonly models: { name: string; version: string }[];
   classify(request: { bytes: Buffer; modelName?: string; signal?: AbortSignal; priority?: 'realtime' | 'bulk' }): Promise<{
     label: string; score: number; threshold: number; flagged: boolean; modelName: string; modelVersion: string;
-    decodeMs: number; inferenceMs: number; batchSize: number;
+    decodeMs: number; inferenceMs: number; batchSize: number; queueMs: number;
   }>;
 }
 
@@ -45,6 +47,7 @@ export class CoordinatorLink implements Component {
   readonly name = 'coordinator-link';
   private readonly client: WorkerLinkClient;
   private stream: LinkStream | undefined;
+  private express: LinkStream | undefined;
   private readonly assembling = new Map<string, AssemblingTask>();
   private readonly running = new Map<string, AbortController>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -107,6 +110,26 @@ export class CoordinatorLink implements Component {
     };
     stream.on('error', (error: grpc.ServiceError) => lost(error.details || error.message));
     stream.on('end', () => lost('coordinator closed the stream'));
+    this.lostMain = lost;
+  }
+
+  private lostMain: ((reason: string) => void) | undefined;
+
+  /** After Registered: the express stream for realtime tasks. Its loss is the loss of the link. */
+  private openExpress(main: LinkStream): void {
+    const express = this.client.Connect();
+    this.express = express;
+    express.write({ attachExpress: { workerId: this.options.workerId } });
+    express.on('data', (message: CoordinatorMessage__Output) => this.onMessage(express, message));
+    const lost = (reason: string) => {
+      if (this.express === express && this.stream === main) this.lostMain?.(`express stream: ${reason}`);
+    };
+    express.on('error', (error: grpc.ServiceError) => lost(error.details || error.message));
+    express.on('end', () => lost('coordinator closed the express stream'));
+  }
+
+  private isCurrent(stream: LinkStream): boolean {
+    return stream === this.stream || stream === this.express;
   }
 
   private teardown(): void {
@@ -118,14 +141,15 @@ export class CoordinatorLink implements Component {
     // Running tasks are abandoned: the coordinator re-dispatches them when the stream ends.
     for (const controller of this.running.values()) controller.abort();
     this.running.clear();
-    const stream = this.stream;
-    this.stream = undefined;
-    if (stream) {
+    for (const stream of [this.stream, this.express]) {
+      if (!stream) continue;
       stream.removeAllListeners('data');
       stream.on('error', () => {});
       stream.end();
       stream.cancel();
     }
+    this.stream = undefined;
+    this.express = undefined;
   }
 
   private onMessage(stream: LinkStream, message: CoordinatorMessage__Output): void {
@@ -136,28 +160,34 @@ export class CoordinatorLink implements Component {
       this.options.logger.info({ coordinator: this.options.coordinatorAddress, heartbeatIntervalMs: message.registered.heartbeatIntervalMs }, 'registered with coordinator');
       const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString() } });
       this.heartbeatTimer = setInterval(beat, Math.max(100, message.registered.heartbeatIntervalMs));
+      this.openExpress(stream);
     } else if (message.task) {
       const header = message.task;
       if (header.sizeBytes === 0) {
         this.runTask(stream, header, Buffer.alloc(0));
         return;
       }
-      this.assembling.set(header.taskId, { header, bytes: Buffer.allocUnsafe(header.sizeBytes), received: 0 });
+      this.assembling.set(header.taskId, { header, bytes: Buffer.alloc(0), received: 0 });
     } else if (message.chunk) {
       const { taskId, data, last } = message.chunk;
       const task = this.assembling.get(taskId);
       if (!task) return;
-      if (task.received + data.length > task.bytes.length) {
+      const declared = task.header.sizeBytes;
+      if (task.received + data.length > declared) {
         this.assembling.delete(taskId);
-        this.sendError(stream, taskId, new QuicksilverError('SIZE_MISMATCH', `task ${taskId}: more bytes than the declared ${task.bytes.length}`));
+        this.sendError(stream, taskId, new QuicksilverError('SIZE_MISMATCH', `task ${taskId}: more bytes than the declared ${declared}`));
         return;
       }
-      data.copy(task.bytes, task.received);
+      if (task.received === 0 && last) task.bytes = data; // one-chunk image: keep the received buffer, no copy
+      else {
+        if (task.bytes.length === 0) task.bytes = Buffer.allocUnsafe(declared);
+        data.copy(task.bytes, task.received);
+      }
       task.received += data.length;
       if (last) {
         this.assembling.delete(taskId);
-        if (task.received !== task.bytes.length) {
-          this.sendError(stream, taskId, new QuicksilverError('SIZE_MISMATCH', `task ${taskId}: ${task.received} of ${task.bytes.length} bytes arrived`));
+        if (task.received !== declared) {
+          this.sendError(stream, taskId, new QuicksilverError('SIZE_MISMATCH', `task ${taskId}: ${task.received} of ${declared} bytes arrived`));
         } else {
           this.runTask(stream, task.header, task.bytes);
         }
@@ -175,7 +205,7 @@ export class CoordinatorLink implements Component {
       bytes, modelName: header.modelName || undefined, signal: controller.signal, priority: header.priority === 'PRIORITY_BULK' ? 'bulk' : 'realtime',
     }).then(
       (result) => {
-        if (this.running.get(header.taskId) !== controller || this.stream !== stream) return;
+        if (this.running.get(header.taskId) !== controller || !this.isCurrent(stream)) return;
         this.running.delete(header.taskId);
         stream.write({
           result: {
@@ -184,12 +214,12 @@ export class CoordinatorLink implements Component {
               label: result.label, score: result.score, threshold: result.threshold, flagged: result.flagged,
               modelName: result.modelName, modelVersion: result.modelVersion,
             },
-            decodeMs: result.decodeMs, inferenceMs: result.inferenceMs, batchSize: result.batchSize,
+            decodeMs: result.decodeMs, inferenceMs: result.inferenceMs, batchSize: result.batchSize, queueMs: result.queueMs,
           },
         });
       },
       (error: unknown) => {
-        if (this.running.get(header.taskId) !== controller || this.stream !== stream) return;
+        if (this.running.get(header.taskId) !== controller || !this.isCurrent(stream)) return;
         this.running.delete(header.taskId);
         this.sendError(stream, header.taskId, toQuicksilverError(error));
       },

@@ -14,7 +14,7 @@ export interface StageTimings {
    */
   'queueMs'?: (number | string);
   /**
-   * worker round trip not spent decoding or inferring (bytes in flight, worker queue)
+   * worker round trip not spent queued, decoding or inferring on the worker (bytes in flight, event loops)
    */
   'transferMs'?: (number | string);
   /**
@@ -29,6 +29,10 @@ export interface StageTimings {
    * header received -> verdict sent
    */
   'totalMs'?: (number | string);
+  /**
+   * on the worker: waiting for a decode slot and for its batch to run
+   */
+  'workerQueueMs'?: (number | string);
 }
 
 /**
@@ -44,7 +48,7 @@ export interface StageTimings__Output {
    */
   'queueMs': (number);
   /**
-   * worker round trip not spent decoding or inferring (bytes in flight, worker queue)
+   * worker round trip not spent queued, decoding or inferring on the worker (bytes in flight, event loops)
    */
   'transferMs': (number);
   /**
@@ -59,4 +63,8 @@ export interface StageTimings__Output {
    * header received -> verdict sent
    */
   'totalMs': (number);
+  /**
+   * on the worker: waiting for a decode slot and for its batch to run
+   */
+  'workerQueueMs': (number);
 }

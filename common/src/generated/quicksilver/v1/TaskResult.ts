@@ -13,6 +13,10 @@ export interface TaskResult {
    * size of the batch this task ran in
    */
   'batchSize'?: (number);
+  /**
+   * time on the worker waiting for a decode slot and for its batch to run
+   */
+  'queueMs'?: (number | string);
   'outcome'?: "classification"|"error";
 }
 
@@ -26,5 +30,9 @@ export interface TaskResult__Output {
    * size of the batch this task ran in
    */
   'batchSize': (number);
+  /**
+   * time on the worker waiting for a decode slot and for its batch to run
+   */
+  'queueMs': (number);
   'outcome'?: "classification"|"error";
 }

@@ -11,6 +11,11 @@ export interface WorkerLinkClient extends grpc.Client {
    * Registered, then sends tasks. The worker returns one TaskResult per task and a
    * Heartbeat every heartbeat_interval_ms. When the stream ends, the coordinator
    * re-dispatches the worker's unfinished tasks.
+   * 
+   * Once registered, the worker opens a second Connect stream and sends AttachExpress
+   * first: the coordinator then sends realtime (conveyor) tasks on it, so they never queue
+   * behind bulk image bytes on the main stream. Results may return on either stream. The
+   * loss of either stream counts as the loss of the worker.
    */
   Connect(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_quicksilver_v1_WorkerMessage, _quicksilver_v1_CoordinatorMessage__Output>;
   Connect(options?: grpc.CallOptions): grpc.ClientDuplexStream<_quicksilver_v1_WorkerMessage, _quicksilver_v1_CoordinatorMessage__Output>;
@@ -19,6 +24,11 @@ export interface WorkerLinkClient extends grpc.Client {
    * Registered, then sends tasks. The worker returns one TaskResult per task and a
    * Heartbeat every heartbeat_interval_ms. When the stream ends, the coordinator
    * re-dispatches the worker's unfinished tasks.
+   * 
+   * Once registered, the worker opens a second Connect stream and sends AttachExpress
+   * first: the coordinator then sends realtime (conveyor) tasks on it, so they never queue
+   * behind bulk image bytes on the main stream. Results may return on either stream. The
+   * loss of either stream counts as the loss of the worker.
    */
   connect(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_quicksilver_v1_WorkerMessage, _quicksilver_v1_CoordinatorMessage__Output>;
   connect(options?: grpc.CallOptions): grpc.ClientDuplexStream<_quicksilver_v1_WorkerMessage, _quicksilver_v1_CoordinatorMessage__Output>;
@@ -31,6 +41,11 @@ export interface WorkerLinkHandlers extends grpc.UntypedServiceImplementation {
    * Registered, then sends tasks. The worker returns one TaskResult per task and a
    * Heartbeat every heartbeat_interval_ms. When the stream ends, the coordinator
    * re-dispatches the worker's unfinished tasks.
+   * 
+   * Once registered, the worker opens a second Connect stream and sends AttachExpress
+   * first: the coordinator then sends realtime (conveyor) tasks on it, so they never queue
+   * behind bulk image bytes on the main stream. Results may return on either stream. The
+   * loss of either stream counts as the loss of the worker.
    */
   Connect: grpc.handleBidiStreamingCall<_quicksilver_v1_WorkerMessage__Output, _quicksilver_v1_CoordinatorMessage>;
   
