@@ -46,6 +46,17 @@ export async function startRescanFixture(options: { workers: number; secondModel
   const nats = new NatsServerProcess(join(dir, 'nats'));
   await nats.start();
   const processes = new LocalProcesses(join(dir, 'logs'));
+  // If the test process dies (e.g. the runner's timeout sends SIGTERM), take its children with it.
+  const spawned: RunningProcess[] = [];
+  const killChildren = () => { for (const { child } of spawned) if (child.exitCode === null) child.kill('SIGKILL'); };
+  const onSignal = () => { killChildren(); process.exit(1); };
+  process.once('exit', killChildren);
+  process.once('SIGTERM', onSignal);
+  const start = (name: string, args: string[]) => {
+    const running = processes.start(name, args);
+    spawned.push(running);
+    return running;
+  };
   const grpcPort = await freePort();
   const coordinatorMetricsPort = await freePort();
   let generation = 0;
@@ -55,7 +66,7 @@ export async function startRescanFixture(options: { workers: number; secondModel
     store: await RescanJetStream.connect([nats.url], 'qs-test'),
     coordinator: undefined as unknown as RunningProcess,
     async startCoordinator() {
-      const coordinator = processes.start(`coordinator-${++generation}`, ['coordinator', '--grpc-address', `127.0.0.1:${grpcPort}`, '--metrics-host', '127.0.0.1',
+      const coordinator = start(`coordinator-${++generation}`, ['coordinator', '--grpc-address', `127.0.0.1:${grpcPort}`, '--metrics-host', '127.0.0.1',
         '--metrics-port', String(coordinatorMetricsPort), '--nats-servers', nats.url, '--rescan-monitor-interval-ms', '1000', '--log-level', 'warn']);
       await processes.waitReady(coordinator, `http://127.0.0.1:${coordinatorMetricsPort}/readyz`, 60_000);
       fixture.coordinator = coordinator;
@@ -63,7 +74,7 @@ export async function startRescanFixture(options: { workers: number; secondModel
     },
     async startWorker(name) {
       const metricsPort = await freePort();
-      const worker = processes.start(name, ['worker', '--coordinator-address', `127.0.0.1:${grpcPort}`, '--worker-id', name, '--models-dir', modelsDir,
+      const worker = start(name, ['worker', '--coordinator-address', `127.0.0.1:${grpcPort}`, '--worker-id', name, '--models-dir', modelsDir,
         '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--execution-providers', 'cpu',
         '--decode-concurrency', '2', '--intra-op-threads', '1', '--max-batch-size', '32', '--max-in-flight', '96',
         '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn']);
@@ -83,6 +94,8 @@ export async function startRescanFixture(options: { workers: number; secondModel
     async stop() {
       await fixture.store.close().catch(() => {});
       await processes.stopAll(5000);
+      process.off('exit', killChildren);
+      process.off('SIGTERM', onSignal);
       await nats.stop();
       rmSync(dir, { recursive: true, force: true });
     },

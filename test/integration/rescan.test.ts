@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { until } from '../helpers/cluster.js';
 import { collectResults, rssBytes, startRescanFixture, writeManifest, type RescanFixture } from '../helpers/rescan-fixture.js';
 
-const ROWS = 100_000;
+const ROWS = Number(process.env.QS_TEST_RESCAN_ROWS ?? 100_000); // smaller while developing
 
 describe('re-scan of a 100,000-row manifest', { timeout: 300_000 }, () => {
   let fixture: RescanFixture;

@@ -108,12 +108,18 @@ export class RescanRunner implements Component {
     return Math.max(0, this.options.maxInFlight - this.options.realtimeInFlight() - this.inFlight);
   }
 
+  /** Pull only once a quarter of the window is free: fewer, larger pull requests. */
+  private get minimumPull(): number {
+    return Math.max(1, Math.floor(this.options.maxInFlight / 4));
+  }
+
   private async pullLoop(): Promise<void> {
     while (!this.stopping) {
       const room = this.room();
-      if (room === 0 || this.runnable.length === 0) {
+      if (room < this.minimumPull || this.runnable.length === 0) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, room === 0 ? 10 : this.options.jobsRefreshMs);
+          // Woken by a finished row or a job list with work; the timer covers conveyor tasks finishing.
+          const timer = setTimeout(resolve, room < this.minimumPull ? 50 : this.options.jobsRefreshMs);
           this.wake = () => { clearTimeout(timer); resolve(); };
         });
         continue;
@@ -129,7 +135,10 @@ export class RescanRunner implements Component {
       }
       for (const delivery of deliveries) {
         this.inFlight++;
-        void this.process(job, delivery).finally(() => { this.inFlight--; });
+        void this.process(job, delivery).finally(() => {
+          this.inFlight--;
+          if (this.room() >= this.minimumPull) this.wake();
+        });
       }
     }
   }
