@@ -147,7 +147,7 @@ async function main(options: BenchOptions): Promise<void> {
     const metricsPort = await freePort();
     const address = `127.0.0.1:${grpcPort}`;
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', address, '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort),
-      '--nats-servers', nats.url, '--answer-cache-size', String(options.answerCacheSize), '--log-level', 'warn']);
+      '--nats-servers', nats.url, '--outbox-dir', join(dir, 'coordinator-outbox'), '--answer-cache-size', String(options.answerCacheSize), '--log-level', 'warn']);
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     const workerMetrics: string[] = [];
     const workers: RunningProcess[] = [];

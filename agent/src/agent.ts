@@ -1,10 +1,15 @@
-// The scanner-station agent: hot folder -> one long-lived Inspect stream -> verdict -> operator
-// display + filing. Images are uploaded one at a time (in detection order) while up to maxInFlight
-// await their verdicts. Retryable rejections and lost streams never file an image: it stays in the
-// hot folder and is resent with the same idempotency key after a jittered backoff.
+// The scanner-station agent: hot folder -> durable spool -> one long-lived Inspect stream -> verdict
+// -> operator display + filing. A complete file is moved into the spool (fsync'd) before it is sent
+// and leaves it only once its outcome is filed in done/ or rejected/; at start everything in the spool
+// is resent (same idempotency key, so the coordinator dedupes). Images are uploaded one at a time (in
+// detection order) while up to maxInFlight await their verdicts. Retryable rejections and lost
+// streams never file an image: it stays spooled and is resent after a jittered backoff. When the
+// spool budget is reached, new files are left in the hot folder until room frees up.
 import { EventEmitter } from 'node:events';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { Registry } from 'prom-client';
 import { QuicksilverError } from '../../common/src/errors.js';
 import type { Rejection__Output } from '../../common/src/generated/quicksilver/v1/Rejection.js';
 import type { InspectResponse__Output } from '../../common/src/generated/quicksilver/v1/InspectResponse.js';
@@ -13,6 +18,7 @@ import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import { CHUNK_BYTES, InspectionClient } from './adapters/inspection-client.js';
 import type { InspectionSession } from './adapters/inspection-session.js';
+import { createAgentMetrics, type AgentMetrics } from './agent-metrics.js';
 import { backoffDelayMs } from './backoff.js';
 import type { AgentOptions } from './config.js';
 import { HotFolder } from './hot-folder.js';
@@ -20,6 +26,7 @@ import { describeImageFile, isSupportedImageName, type ImageHeader } from './ima
 import { sendImage } from './image-sender.js';
 import { OperatorDisplay } from './operator-display.js';
 import { OutcomeFiler } from './outcome-filer.js';
+import { Spool, type SpoolEntry } from './spool.js';
 
 export interface VerdictEvent {
   fileName: string;
@@ -60,14 +67,16 @@ export interface AgentDependencies {
   display?: OperatorDisplay;
   /** Observes every disk read made while uploading (bytes), for tests and metrics. */
   onRead?: (bytes: number) => void;
+  /** The process's metrics registry (a private one when absent). */
+  registry?: Registry;
 }
 
 type ImageState = 'queued' | 'uploading' | 'awaiting' | 'backoff';
 
 interface TrackedImage {
   header: ImageHeader;
-  /** Files holding these bytes; the first is uploaded, all are filed with the outcome. */
-  paths: string[];
+  /** Its spool entry: the bytes uploaded, and the hot-folder names filed with the outcome. */
+  entry: SpoolEntry;
   state: ImageState;
   retryableRejections: number;
   completedAt: number;
@@ -85,15 +94,21 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private readonly display: OperatorDisplay;
   private readonly hotFolder: HotFolder;
   private readonly filer: OutcomeFiler;
+  readonly spool: Spool;
+  private readonly metrics: AgentMetrics;
+  /** Complete hot-folder files left there while the spool is full, retried when room frees up. */
+  private readonly deferred = new Set<string>();
+  private spoolFull = false;
   private client: InspectionClient | undefined;
   private session: InspectionSession | undefined;
   private readonly images = new Map<string, TrackedImage>();
   /** Keys waiting to be uploaded, oldest first. */
   private queue: string[] = [];
-  /** Hot-folder paths being handled (from completion until filed). */
+  /** Hot-folder paths being handled (from completion until spooled or filed). */
   private readonly activePaths = new Set<string>();
   private readonly background = new Set<Promise<unknown>>();
-  private describing: Promise<void> = Promise.resolve();
+  /** Spool admissions and outcome filings, one at a time (hashing reads the disk in arrival order). */
+  private spoolOps: Promise<void> = Promise.resolve();
   private uploading = false;
   /** Backpressure: after an OVERLOADED or UNAVAILABLE answer no new upload starts before this time. */
   private holdUntil = 0;
@@ -111,11 +126,14 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     this.logger = deps.logger.child({ component: 'agent', stationId: options.stationId });
     this.display = deps.display ?? new OperatorDisplay(undefined, options.display);
     this.filer = new OutcomeFiler(options);
+    this.spool = new Spool({ dir: options.spoolDir, maxBytes: options.spoolMaxBytes, maxImages: options.spoolMaxImages });
+    this.metrics = createAgentMetrics(deps.registry ?? new Registry(), this.spool);
+    this.metrics.spoolFull.set(0);
     this.hotFolder = new HotFolder({
       dir: options.watchDir,
       stabilityThresholdMs: options.stabilityThresholdMs,
       pollIntervalMs: options.pollIntervalMs,
-      exclude: [options.doneDir, options.rejectedDir],
+      exclude: [options.doneDir, options.rejectedDir, options.spoolDir],
     });
   }
 
@@ -126,13 +144,16 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
 
   async start(): Promise<void> {
     await this.filer.prepare();
+    const spooled = await this.spool.open();
+    for (const entry of spooled) this.track(entry, performance.now());
+    if (spooled.length > 0) this.logger.info({ images: spooled.length, bytes: this.spool.bytes }, 'resending the images left in the spool');
     this.client = new InspectionClient(this.options.coordinatorAddress, this.options);
     this.connect();
     this.hotFolder.on('file', (path) => this.onFileComplete(path));
     this.hotFolder.on('error', (error) => this.logger.error({ err: error }, 'hot folder watch error'));
     await this.hotFolder.start();
-    const { watchDir, doneDir, rejectedDir, coordinatorAddress, maxInFlight } = this.options;
-    this.logger.info({ watchDir, doneDir, rejectedDir, coordinatorAddress, maxInFlight }, 'agent watching the hot folder');
+    const { watchDir, doneDir, rejectedDir, spoolDir, coordinatorAddress, maxInFlight } = this.options;
+    this.logger.info({ watchDir, doneDir, rejectedDir, spoolDir, coordinatorAddress, maxInFlight }, 'agent watching the hot folder');
   }
 
   /** Stops intake, waits (until `signal` aborts) for the verdicts of images already sent, then closes. */
@@ -155,7 +176,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
       });
     }
     const unanswered = this.inFlight;
-    if (unanswered > 0) this.logger.warn({ unanswered }, 'grace time over: images without a verdict stay in the hot folder');
+    if (unanswered > 0) this.logger.warn({ unanswered }, 'grace time over: images without a verdict stay in the spool and are resent at the next start');
     this.session?.close(new QuicksilverError('SHUTTING_DOWN', 'the agent is stopping'));
     await Promise.allSettled([...this.background]);
     this.client?.close();
@@ -166,40 +187,77 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
 
   private onFileComplete(path: string): void {
     if (this.stopping || this.activePaths.has(path)) return;
-    this.activePaths.add(path);
     const fileName = basename(path);
     if (!isSupportedImageName(fileName)) {
+      this.activePaths.add(path);
       const reason = `'${fileName}' is not a .jpg, .jpeg, .tif, .tiff or .png file; not uploaded`;
-      this.runInBackground(this.fileRejection([path], 'UNSUPPORTED_FORMAT', reason));
+      this.runInBackground(this.fileUnsupported(path, reason));
       return;
     }
-    // Hash one file at a time: the disk is read sequentially, in arrival order.
-    this.describing = this.describing.then(() => this.describeAndEnqueue(path));
-    this.runInBackground(this.describing);
+    if (this.spoolFull) {
+      this.deferred.add(path);
+      return;
+    }
+    this.activePaths.add(path);
+    this.runInBackground(this.serialized(() => this.admit(path)));
   }
 
-  private async describeAndEnqueue(path: string): Promise<void> {
-    if (this.stopping) return;
-    const completedAt = performance.now();
-    let header: ImageHeader;
+  /** Hashes a complete hot-folder file and moves it into the spool (or defers it when the spool is full). */
+  private async admit(path: string): Promise<void> {
     try {
-      header = await describeImageFile(path, this.options);
+      if (this.stopping) return;
+      if (this.spoolFull || !this.spool.hasRoomFor((await stat(path)).size)) {
+        this.deferred.add(path);
+        this.setSpoolFull(true);
+        return;
+      }
+      const completedAt = performance.now();
+      const header = await describeImageFile(path, this.options);
+      const existing = this.spool.get(header.idempotencyKey);
+      if (existing) {
+        await this.spool.addName(existing, path);
+        this.logger.info({ fileName: header.fileName, sameAs: existing.record.names[0] }, 'same bytes as a spooled image: filed with its outcome');
+        return;
+      }
+      this.track(await this.spool.admit(header, path), completedAt);
+      this.logger.debug({ fileName: header.fileName, sizeBytes: header.sizeBytes, key: header.idempotencyKey }, 'image spooled');
     } catch (error) {
-      this.activePaths.delete(path);
       const vanished = (error as NodeJS.ErrnoException).code === 'ENOENT';
-      this.logger[vanished ? 'info' : 'error']({ err: error, path }, vanished ? 'file vanished before upload' : 'cannot read the file; left in place');
-      return;
+      this.logger[vanished ? 'info' : 'error']({ err: error, path }, vanished ? 'file vanished before it was spooled' : 'cannot spool the file; left in the hot folder');
+    } finally {
+      this.activePaths.delete(path);
     }
-    const existing = this.images.get(header.idempotencyKey);
-    if (existing) {
-      existing.paths.push(path);
-      this.logger.info({ fileName: header.fileName, sameAs: existing.header.fileName }, 'same bytes as an image in flight: filed with its outcome');
-      return;
-    }
-    this.images.set(header.idempotencyKey, { header, paths: [path], state: 'queued', retryableRejections: 0, completedAt, sentAt: 0 });
+  }
+
+  private track(entry: SpoolEntry, completedAt: number): void {
+    const { header } = entry.record;
+    if (this.images.has(header.idempotencyKey)) return;
+    this.images.set(header.idempotencyKey, { header, entry, state: 'queued', retryableRejections: 0, completedAt, sentAt: 0 });
     this.queue.push(header.idempotencyKey);
-    this.logger.debug({ fileName: header.fileName, sizeBytes: header.sizeBytes, key: header.idempotencyKey }, 'image queued');
     this.pump();
+  }
+
+  private setSpoolFull(full: boolean): void {
+    if (full === this.spoolFull) return;
+    this.spoolFull = full;
+    this.metrics.spoolFull.set(full ? 1 : 0);
+    const { spoolMaxBytes, spoolMaxImages } = this.options;
+    const state = { images: this.spool.images, bytes: this.spool.bytes, spoolMaxImages, spoolMaxBytes, waitingInHotFolder: this.deferred.size };
+    if (full) this.logger.error(state, 'SPOOL FULL: new images stay in the hot folder until verdicts free space (is the coordinator reachable?)');
+    else this.logger.info(state, 'spool has room again: picking up the waiting images');
+  }
+
+  /** Room freed up: files left in the hot folder go through admission again (in arrival order). */
+  private retryDeferred(): void {
+    if (this.stopping || this.deferred.size === 0) {
+      if (this.deferred.size === 0) this.setSpoolFull(false);
+      return;
+    }
+    if (!this.spool.hasRoomFor(0)) return;
+    const waiting = [...this.deferred];
+    this.deferred.clear();
+    this.setSpoolFull(false);
+    for (const path of waiting) this.onFileComplete(path);
   }
 
   // --- connection ---------------------------------------------------------------------------
@@ -263,17 +321,16 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const upload = new AbortController();
     Object.assign(image, { state: 'uploading', sentAt: performance.now(), upload });
     try {
-      await sendImage(session, image.header, image.paths[0], { chunkBytes: CHUNK_BYTES, signal: upload.signal, onRead: this.deps.onRead });
+      await sendImage(session, image.header, image.entry.imagePath, { chunkBytes: CHUNK_BYTES, signal: upload.signal, onRead: this.deps.onRead });
       if (image.state !== 'uploading') return;
       image.state = 'awaiting';
       image.timer = setTimeout(() => this.onVerdictOverdue(image), this.options.verdictTimeoutMs);
     } catch (error) {
       if (image.state !== 'uploading' || session.closed) return; // answered early, or requeued with the stream
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.logger.info({ path: image.paths[0] }, 'file vanished before upload');
-        this.activePaths.delete(image.paths.shift() as string);
-        if (image.paths.length > 0) this.requeue(image);
-        else this.forget(image);
+        this.logger.error({ path: image.entry.imagePath, names: image.entry.record.names }, 'spooled image removed by someone else: dropped');
+        this.forget(image);
+        this.runInBackground(this.serialized(() => this.spool.remove(image.entry)));
         return;
       }
       // The coordinator may hold a partial upload for this key: start a clean stream.
@@ -319,9 +376,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
       },
       verdict.flagged ? 'verdict: FLAGGED' : 'verdict',
     );
-    this.runInBackground(this.fileEach(image.paths, (path) => this.filer.fileVerdict(path, verdict), (path, filedPath) =>
-      this.emit('verdict', { fileName: basename(path), sourcePath: path, filedPath, verdict, latencyMs }),
-    ));
+    this.fileOutcome(image.entry, (name) => this.filer.fileVerdict(image.entry.imagePath, verdict, { name, keepSource: true }), (name, filedPath) =>
+      this.emit('verdict', { fileName: name, sourcePath: join(this.options.watchDir, name), filedPath, verdict, latencyMs }),
+    );
   }
 
   private onRejection(rejection: Rejection__Output): void {
@@ -330,7 +387,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const { fileName } = image.header;
     if (!rejection.retryable) {
       this.forget(image);
-      this.runInBackground(this.fileRejection(image.paths, rejection.code, rejection.reason));
+      const { code, reason, idempotencyKey } = rejection;
+      for (const name of image.entry.record.names) this.showRejection(name, code, reason);
+      this.fileOutcome(image.entry, (name) => this.filer.fileRejection(image.entry.imagePath, { code, reason, idempotencyKey }, new Date(), { name, keepSource: true }),
+        (name, filedPath) => this.emit('rejection', { fileName: name, sourcePath: join(this.options.watchDir, name), filedPath, code, reason }));
       return;
     }
     image.retryableRejections += 1;
@@ -346,25 +406,38 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     this.pump();
   }
 
-  private async fileRejection(paths: string[], code: string, reason: string): Promise<void> {
-    for (const path of paths) {
-      this.display.rejection(basename(path), code, reason);
-      this.logger.warn({ fileName: basename(path), code, reason }, 'rejected');
-    }
-    await this.fileEach(paths, (path) => this.filer.fileRejection(path, { code, reason }), (path, filedPath) =>
-      this.emit('rejection', { fileName: basename(path), sourcePath: path, filedPath, code, reason }),
-    );
+  private showRejection(fileName: string, code: string, reason: string): void {
+    this.display.rejection(fileName, code, reason);
+    this.logger.warn({ fileName, code, reason }, 'rejected');
   }
 
-  private async fileEach(paths: string[], file: (path: string) => Promise<string>, done: (path: string, filedPath: string) => void): Promise<void> {
-    for (const path of paths) {
-      try {
-        done(path, await file(path));
-        this.activePaths.delete(path);
-      } catch (error) {
-        this.logger.error({ err: error, path }, 'filing failed: the file stays in the hot folder until the agent restarts');
-      }
+  /** A file the agent never uploads (unsupported name): filed from the hot folder directly. */
+  private async fileUnsupported(path: string, reason: string): Promise<void> {
+    const fileName = basename(path);
+    this.showRejection(fileName, 'UNSUPPORTED_FORMAT', reason);
+    try {
+      const filedPath = await this.filer.fileRejection(path, { code: 'UNSUPPORTED_FORMAT', reason });
+      this.activePaths.delete(path);
+      this.emit('rejection', { fileName, sourcePath: path, filedPath, code: 'UNSUPPORTED_FORMAT', reason });
+    } catch (error) {
+      this.logger.error({ err: error, path }, 'filing failed: the file stays in the hot folder until the agent restarts');
     }
+  }
+
+  /** Files the outcome under every name of the entry, takes the entry out of the spool, then reports each filing. */
+  private fileOutcome(entry: SpoolEntry, file: (name: string) => Promise<string>, done: (name: string, filedPath: string) => void): void {
+    this.runInBackground(this.serialized(async () => {
+      const filed: Array<[name: string, filedPath: string]> = [];
+      try {
+        for (const name of entry.record.names) filed.push([name, await file(name)]);
+        await this.spool.remove(entry);
+      } catch (error) {
+        this.logger.error({ err: error, names: entry.record.names }, 'filing failed: the image stays in the spool and is filed at the next start');
+        return;
+      }
+      for (const [name, filedPath] of filed) done(name, filedPath);
+      this.retryDeferred();
+    }));
   }
 
   // --- bookkeeping --------------------------------------------------------------------------
@@ -397,6 +470,12 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const waiters = this.inFlightChanged;
     this.inFlightChanged = [];
     for (const wake of waiters) wake();
+  }
+
+  private serialized(operation: () => Promise<void>): Promise<void> {
+    const result = this.spoolOps.then(operation);
+    this.spoolOps = result.catch(() => undefined);
+    return result;
   }
 
   private runInBackground(work: Promise<unknown>): void {

@@ -24,6 +24,9 @@ export const agentConfigSchema = z.object({
   watchDir: z.string().min(1).default('./hot-folder').describe('Hot folder the conveyor writes images into (watched at depth 0)'),
   doneDir: z.string().default('').describe("Where images with a verdict are filed, with <file>.verdict.json ('' = <watchDir>/done)"),
   rejectedDir: z.string().default('').describe("Where terminally rejected files are filed, with <file>.reason.json ('' = <watchDir>/rejected)"),
+  spoolDir: z.string().default('').describe("Durable spool: images wait here (fsync'd) from pick-up until their outcome is filed ('' = <watchDir>/spool; same file system as the hot folder avoids a copy)"),
+  spoolMaxBytes: z.number().int().min(1).default(10 * 1024 ** 3).describe('Spool disk budget in bytes; when full, new files stay in the hot folder (alarm: log + quicksilver_agent_spool_full)'),
+  spoolMaxImages: z.number().int().min(1).default(10_000).describe('Spool budget in images; when full, new files stay in the hot folder'),
   maxInFlight: z.number().int().min(1).max(64).default(4).describe('Images sent and awaiting a verdict at once on the stream'),
   stabilityThresholdMs: milliseconds.default(1000).describe('A file is complete once its size has not changed for this long'),
   pollIntervalMs: milliseconds.default(100).describe('How often a growing file is checked for completion'),
@@ -34,13 +37,15 @@ export const agentConfigSchema = z.object({
   retryMaxDelayMs: milliseconds.default(30_000).describe('Cap of the resend delay after retryable rejections'),
   verdictTimeoutMs: milliseconds.default(120_000).describe('An image sent without a verdict for this long makes the agent recycle the stream and resend'),
   shutdownGraceMs: milliseconds.default(10_000).describe('On SIGTERM, how long to wait for in-flight verdicts before closing'),
+  metricsHost: z.string().default('127.0.0.1').describe('Interface of the /metrics HTTP server'),
+  metricsPort: z.number().int().min(0).max(65535).default(9466).describe('Port of the /metrics HTTP server (0 picks a free one)'),
   display: z.boolean().default(true).describe('Print the one-line operator display for each outcome on stdout'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level (logs go to stderr)'),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
-/** What the Agent runs with: the config with absolute folders (done/rejected derived when ''). */
+/** What the Agent runs with: the config with absolute folders (done/rejected/spool derived when ''). */
 export type AgentOptions = AgentConfig;
 
 export function resolveAgentOptions(config: AgentConfig, cwd: string = process.cwd()): AgentOptions {
@@ -50,5 +55,6 @@ export function resolveAgentOptions(config: AgentConfig, cwd: string = process.c
     watchDir,
     doneDir: config.doneDir ? resolve(cwd, config.doneDir) : resolve(watchDir, 'done'),
     rejectedDir: config.rejectedDir ? resolve(cwd, config.rejectedDir) : resolve(watchDir, 'rejected'),
+    spoolDir: config.spoolDir ? resolve(cwd, config.spoolDir) : resolve(watchDir, 'spool'),
   };
 }

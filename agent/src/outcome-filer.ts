@@ -1,16 +1,28 @@
 // Files an image once its outcome is final: into doneDir with <name>.verdict.json, or into
-// rejectedDir with <name>.reason.json. The sidecar is written first (exclusive create), then the
-// image is hard-linked in (never replaces an existing file) and unlinked from the hot folder, so a
-// crash leaves the image in the hot folder to be resent, never a filed image without its outcome.
+// rejectedDir with <name>.reason.json. The sidecar is written first (exclusive create, fsync'd), then
+// the image is hard-linked in (never replaces an existing file) and the folder fsync'd; only then is
+// the source removed (unless keepSource). A crash leaves the source to be filed again, never a filed
+// image without its outcome. Filing is idempotent per idempotency key: a sidecar already holding the
+// same key means "already filed" (the crash came after it), so a retry never files a second copy.
 // Name collisions get a numbered name: QS1.jpg, QS1~1.jpg, QS1~2.jpg ...
-import { copyFile, constants, link, mkdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
+import { fsyncDirectory, linkWithoutReplacing, writeFileDurably } from '../../common/src/durable-files.js';
 
 export interface RejectionRecord {
   code: string;
   reason: string;
   /** RFC 3339 time the rejection was filed. */
   at: string;
+  /** The image's key; absent for files never uploaded (e.g. unsupported extensions). */
+  idempotencyKey?: string;
+}
+
+export interface FileOptions {
+  /** Name to file under (default: the source's base name). */
+  name?: string;
+  /** Leave the source in place (it is filed under several names, or its owner removes it). */
+  keepSource?: boolean;
 }
 
 const errnoCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
@@ -23,30 +35,40 @@ export class OutcomeFiler {
     await mkdir(this.dirs.rejectedDir, { recursive: true });
   }
 
-  /** Moves `path` into doneDir beside `<name>.verdict.json`; returns the filed image's path. */
-  fileVerdict(path: string, verdict: object): Promise<string> {
-    return this.fileInto(this.dirs.doneDir, path, '.verdict.json', verdict);
+  /** Files `path` into doneDir beside `<name>.verdict.json`; returns the filed image's path. */
+  fileVerdict(path: string, verdict: object, options: FileOptions = {}): Promise<string> {
+    return this.fileInto(this.dirs.doneDir, path, '.verdict.json', verdict, options);
   }
 
-  /** Moves `path` into rejectedDir beside `<name>.reason.json`; returns the filed image's path. */
-  fileRejection(path: string, rejection: { code: string; reason: string }, at = new Date()): Promise<string> {
+  /** Files `path` into rejectedDir beside `<name>.reason.json`; returns the filed image's path. */
+  fileRejection(path: string, rejection: { code: string; reason: string; idempotencyKey?: string }, at = new Date(), options: FileOptions = {}): Promise<string> {
     const record: RejectionRecord = { code: rejection.code, reason: rejection.reason, at: at.toISOString() };
-    return this.fileInto(this.dirs.rejectedDir, path, '.reason.json', record);
+    if (rejection.idempotencyKey) record.idempotencyKey = rejection.idempotencyKey;
+    return this.fileInto(this.dirs.rejectedDir, path, '.reason.json', record, options);
   }
 
-  private async fileInto(dir: string, path: string, sidecarSuffix: string, content: object): Promise<string> {
+  private async fileInto(dir: string, path: string, sidecarSuffix: string, content: object, options: FileOptions): Promise<string> {
     const json = `${JSON.stringify(content, null, 2)}\n`;
-    const name = basename(path);
+    const key = (content as { idempotencyKey?: unknown }).idempotencyKey;
+    const name = options.name ?? basename(path);
     const extension = extname(name);
     const stem = name.slice(0, name.length - extension.length);
     for (let n = 0; ; n += 1) {
       const target = join(dir, n === 0 ? name : `${stem}~${n}${extension}`);
       const sidecar = target + sidecarSuffix;
       try {
-        await writeFile(sidecar, json, { flag: 'wx' });
+        await writeFileDurably(sidecar, json, { exclusive: true });
       } catch (error) {
-        if (errnoCode(error) === 'EEXIST') continue;
-        throw error;
+        if (errnoCode(error) !== 'EEXIST') throw error;
+        if (typeof key === 'string' && key && (await sidecarKey(sidecar)) === key) {
+          await linkWithoutReplacing(path, target).catch((linkError: unknown) => {
+            if (errnoCode(linkError) !== 'EEXIST') throw linkError;
+          });
+          await fsyncDirectory(dir);
+          if (!options.keepSource) await unlink(path);
+          return target;
+        }
+        continue;
       }
       try {
         await linkWithoutReplacing(path, target);
@@ -55,18 +77,17 @@ export class OutcomeFiler {
         if (errnoCode(error) === 'EEXIST') continue;
         throw error;
       }
-      await unlink(path);
+      await fsyncDirectory(dir);
+      if (!options.keepSource) await unlink(path);
       return target;
     }
   }
 }
 
-/** Hard link (atomic, fails with EEXIST); across file systems an exclusive copy instead. */
-async function linkWithoutReplacing(source: string, target: string): Promise<void> {
+async function sidecarKey(sidecar: string): Promise<string | undefined> {
   try {
-    await link(source, target);
-  } catch (error) {
-    if (errnoCode(error) !== 'EXDEV' && errnoCode(error) !== 'EPERM') throw error;
-    await copyFile(source, target, constants.COPYFILE_EXCL);
+    return (JSON.parse(await readFile(sidecar, 'utf8')) as { idempotencyKey?: string }).idempotencyKey;
+  } catch {
+    return undefined;
   }
 }

@@ -9,9 +9,12 @@ export const CoordinatorConfigSchema = z.object({
   metricsPort: z.number().int().min(0).max(65535).default(9464).describe('port of the /metrics HTTP server (0 picks a free one)'),
   natsServers: z.array(z.string()).min(1).default(['nats://127.0.0.1:4222']).describe('NATS server URLs (comma-separated)'),
   verdictHistoryDays: z.number().positive().default(365).describe('days verdicts are kept in the JetStream stream'),
-  duplicateWindowSeconds: z.number().positive().default(600).describe('JetStream window in which a re-published verdict (same key) is dropped'),
+  duplicateWindowSeconds: z.number().positive().default(86_400)
+    .describe('JetStream window in which a re-published verdict (same key) is dropped; exactly-once publication holds only for resends within it (see docs/reliability.md)'),
   publishTimeoutMs: z.number().int().positive().default(5000).describe('wait for a JetStream publish acknowledgement'),
-  publishAttempts: z.number().int().min(1).default(3).describe('tries per verdict publication before giving up (and counting a failure)'),
+  outboxDir: z.string().default('./coordinator-outbox').describe('folder of the durable verdict outbox (verdicts waiting for NATS survive restarts here)'),
+  outboxMaxBytes: z.number().int().positive().default(256 * 1024 * 1024)
+    .describe('bytes of verdicts the outbox may hold while NATS is away; when full, new images get a retryable OVERLOADED'),
   defaultModel: z.string().default('mercury-cnn').describe('model used when an agent names none'),
   maxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest image accepted, in bytes'),
   maxBufferedBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024).describe('image bytes held in memory at most (uploads + queued tasks); beyond it agents get OVERLOADED'),

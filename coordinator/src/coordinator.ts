@@ -12,6 +12,7 @@ import { Dispatcher } from './dispatcher.js';
 import { InspectionService } from './inspection-service.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import { RescanMonitor } from './rescan/rescan-monitor.js';
+import { VerdictOutbox } from './verdict-outbox.js';
 
 export class Coordinator implements Component {
   readonly name = 'coordinator';
@@ -19,6 +20,7 @@ export class Coordinator implements Component {
   readonly metricsServer: MetricsServer;
   readonly dispatcher: Dispatcher;
   readonly inspection: InspectionService;
+  readonly outbox: VerdictOutbox;
   private readonly publisher: NatsVerdictPublisher;
   readonly rescanMonitor: RescanMonitor | undefined;
   private running = false;
@@ -27,16 +29,20 @@ export class Coordinator implements Component {
     const metrics = createCoordinatorMetrics(registry);
     this.publisher = new NatsVerdictPublisher({
       servers: config.natsServers, maxAgeDays: config.verdictHistoryDays, duplicateWindowSeconds: config.duplicateWindowSeconds,
-      publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }),
+      publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }), onAvailable: () => this.outbox.kick(),
+    });
+    this.outbox = new VerdictOutbox({
+      dir: config.outboxDir, maxBytes: config.outboxMaxBytes, publisher: this.publisher, logger: logger.child({ component: 'outbox' }),
+      metrics: { depth: metrics.outboxDepth, bytes: metrics.outboxBytes, publishFailures: metrics.publishFailures },
     });
     this.dispatcher = new Dispatcher({
       maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, logger: logger.child({ component: 'dispatcher' }), registry,
     });
     this.inspection = new InspectionService({
-      dispatcher: this.dispatcher, publisher: this.publisher, metrics, logger: logger.child({ component: 'inspection' }),
+      dispatcher: this.dispatcher, outbox: this.outbox, metrics, logger: logger.child({ component: 'inspection' }),
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
-      answerCacheSize: config.answerCacheSize, publishAttempts: config.publishAttempts,
+      answerCacheSize: config.answerCacheSize,
     });
     if (config.rescanMonitorIntervalMs > 0) {
       this.rescanMonitor = new RescanMonitor({
@@ -51,6 +57,7 @@ export class Coordinator implements Component {
 
   async start(): Promise<void> {
     await this.metricsServer.start();
+    await this.outbox.start();
     await this.publisher.start();
     await this.rescanMonitor?.start();
     await this.grpc.start();
@@ -68,6 +75,7 @@ export class Coordinator implements Component {
     this.dispatcher.close();
     await this.grpc.stop(signal);
     await this.rescanMonitor?.stop();
+    await this.outbox.stop(signal);
     await this.publisher.stop();
     await this.metricsServer.stop();
   }

@@ -110,6 +110,8 @@ interface ConnectedWorker {
   bulkInFlight: number;
   lastSeen: number;
   lastDispatchAt: number;
+  /** Shutting down: finishes what it holds, gets nothing new. */
+  draining: boolean;
 }
 
 export class Dispatcher {
@@ -152,7 +154,7 @@ export class Dispatcher {
   registerWorker(info: WorkerInfo, channel: WorkerChannel): void {
     const existing = this.workers.get(info.id);
     if (existing) this.workerDisconnected(info.id, 'replaced by a new connection with the same id');
-    this.workers.set(info.id, { info, channel, inFlight: new Map(), bulkInFlight: 0, lastSeen: Date.now(), lastDispatchAt: 0 });
+    this.workers.set(info.id, { info, channel, inFlight: new Map(), bulkInFlight: 0, lastSeen: Date.now(), lastDispatchAt: 0, draining: false });
     this.metrics.workers.set(this.workers.size);
     this.metrics.credits.set({ worker: info.id }, info.maxInFlight);
     this.metrics.inFlight.set({ worker: info.id }, 0);
@@ -164,9 +166,12 @@ export class Dispatcher {
     this.pump();
   }
 
-  heartbeat(workerId: string): void {
+  heartbeat(workerId: string, draining = false): void {
     const worker = this.workers.get(workerId);
-    if (worker) worker.lastSeen = Date.now();
+    if (!worker) return;
+    worker.lastSeen = Date.now();
+    if (draining && !worker.draining) this.options.logger.info({ worker: workerId, inFlight: worker.inFlight.size }, 'worker draining: no new tasks for it');
+    worker.draining ||= draining;
   }
 
   /** The worker's connection ended: its unfinished tasks go back to the front of the queue. */
@@ -323,7 +328,7 @@ export class Dispatcher {
     let best: ConnectedWorker | undefined;
     let bestLoad = Infinity;
     for (const worker of this.workers.values()) {
-      if (worker.inFlight.size >= worker.info.maxInFlight) continue;
+      if (worker.draining || worker.inFlight.size >= worker.info.maxInFlight) continue;
       // Bulk work leaves part of each worker's credit free, so a conveyor image never queues
       // inside a worker behind more than that share of re-scan images.
       if (priority === 'bulk' && worker.bulkInFlight >= Math.max(1, Math.floor(worker.info.maxInFlight * this.options.bulkCreditShare))) continue;

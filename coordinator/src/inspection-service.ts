@@ -10,9 +10,10 @@ import { QuicksilverError, toQuicksilverError, type ErrorCode } from '../../comm
 import { priorityClassOf, validateImageHeader, type ImageHeaderFields } from '../../common/src/image-header.js';
 import type { Logger } from '../../common/src/logger.js';
 import { sniffImageFormat } from '../../common/src/image-format.js';
-import type { VerdictEvent, VerdictPublisher } from '../../common/src/verdict-event.js';
+import type { VerdictEvent } from '../../common/src/verdict-event.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { VerdictOutbox } from './verdict-outbox.js';
 
 export interface ResponseSink {
   send(message: InspectResponse): void;
@@ -20,7 +21,8 @@ export interface ResponseSink {
 
 export interface InspectionServiceOptions {
   dispatcher: Dispatcher;
-  publisher: VerdictPublisher;
+  /** Publishes each verdict to NATS or stores it durably until NATS takes it. */
+  outbox: Pick<VerdictOutbox, 'deliver' | 'isFull'>;
   metrics: CoordinatorMetrics;
   logger: Logger;
   /** Largest image accepted, in bytes. */
@@ -31,7 +33,6 @@ export interface InspectionServiceOptions {
   defaultModel: string;
   /** Answered keys remembered for resends. */
   answerCacheSize: number;
-  publishAttempts: number;
 }
 
 type Answer = { verdict: Verdict } | { rejection: Rejection };
@@ -153,7 +154,7 @@ export class InspectionService {
       timingsMs: { upload: uploadMs, queue: outcome.queueMs, transfer: transferMs, workerQueue: outcome.workerQueueMs, decode: outcome.decodeMs, inference: outcome.inferenceMs, total: 0 },
       decidedAt,
     };
-    await this.publishWithRetry(event);
+    await this.publishDurably(event);
     const totalMs = performance.now() - upload.receivedAt;
     event.timingsMs.total = totalMs;
     metrics.stage.observe({ stage: 'upload' }, uploadMs / 1000);
@@ -176,22 +177,13 @@ export class InspectionService {
     };
   }
 
-  /** Publishes to JetStream (idempotent by message id); after the last failed attempt the verdict still goes to the agent. */
-  private async publishWithRetry(event: VerdictEvent): Promise<void> {
-    const { publisher, publishAttempts, metrics, logger } = this.options;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await publisher.publish(event);
-        return;
-      } catch (error) {
-        if (attempt >= publishAttempts) {
-          metrics.publishFailures.inc();
-          logger.error({ key: event.idempotencyKey, err: (error as Error).message }, 'verdict could not be published to NATS; answering the agent anyway');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** (attempt - 1)));
-      }
-    }
+  /**
+   * The agent is answered only once the verdict is durable: acknowledged by JetStream (message id =
+   * idempotency key) or fsync'd in the outbox. A full outbox rejects the image as OVERLOADED (retryable).
+   */
+  private async publishDurably(event: VerdictEvent): Promise<void> {
+    const delivery = await this.options.outbox.deliver(event);
+    if (delivery === 'queued') this.options.logger.info({ key: event.idempotencyKey }, 'verdict stored in the outbox until NATS takes it');
   }
 }
 
@@ -263,6 +255,9 @@ export class InspectionSession {
     if (header.sizeBytes === 0) return this.rejectAndDiscard(header, 'IMAGE_EMPTY', `${header.fileName} has zero bytes`);
     if (header.sizeBytes > this.service.options.maxImageBytes) {
       return this.rejectAndDiscard(header, 'IMAGE_TOO_LARGE', `${header.fileName} is ${header.sizeBytes} bytes, over the ${this.service.options.maxImageBytes}-byte limit`);
+    }
+    if (this.service.options.outbox.isFull) {
+      return this.rejectAndDiscard(header, 'OVERLOADED', 'the verdict outbox is full while NATS is unreachable; retry later');
     }
     if (!this.service.reserve(header.sizeBytes)) {
       return this.rejectAndDiscard(header, 'OVERLOADED', 'the coordinator is holding as many image bytes as it may; retry shortly');

@@ -44,7 +44,7 @@ export async function startCluster(options: {
   const nats = new NatsServerProcess(join(dir, 'nats'));
   await nats.start();
   const coordinatorConfig = loadConfig(CoordinatorConfigSchema, 'QS_TEST_UNUSED', {
-    flags: { grpcAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0, natsServers: [nats.url], logLevel: 'silent', ...options.coordinator },
+    flags: { grpcAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0, natsServers: [nats.url], outboxDir: join(dir, 'outbox'), logLevel: 'silent', ...options.coordinator },
   });
   const coordinator = new Coordinator(coordinatorConfig, silentLogger, createRegistry('coordinator'));
   await coordinator.start();

@@ -66,6 +66,7 @@ describe('agent process (main)', { timeout: 60_000, skip: !existsSync('/proc/sel
         QS_AGENT_STATION_ID: 'main-test',
         QS_AGENT_STABILITY_THRESHOLD_MS: '150',
         QS_AGENT_SHUTDOWN_GRACE_MS: '3000',
+        QS_AGENT_METRICS_PORT: '0',
         QS_AGENT_LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

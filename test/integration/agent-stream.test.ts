@@ -1,6 +1,7 @@
 // The Agent against a real in-test gRPC Inspection server on loopback: verdicts and rejections are
-// filed, retryable rejections resent, a 40 MB image arrives intact in 1 MiB chunks, and a
-// coordinator killed mid-upload then restarted on the same port gets every image again.
+// filed, retryable rejections resent, a 40 MB image arrives intact in 1 MiB chunks, a coordinator
+// killed mid-upload then restarted on the same port gets every image again, the spool survives an
+// agent restart, and a full spool leaves new files in the hot folder until room frees up.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -9,6 +10,7 @@ import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { CHUNK_BYTES } from '../../common/src/adapters/grpc-services.js';
 import { loadConfig } from '../../common/src/config.js';
@@ -78,14 +80,14 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function startAgent(address: string, overrides: Record<string, unknown> = {}): Promise<Agent> {
+  async function startAgent(address: string, flags: Record<string, unknown> = {}, registry?: Registry): Promise<Agent> {
     const config = loadConfig(agentConfigSchema, AGENT_ENV_PREFIX, {
       flags: {
         coordinatorAddress: address, stationId: STATION, watchDir: dir, stabilityThresholdMs: 150, pollIntervalMs: 25,
-        reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 300, retryBaseDelayMs: 50, retryMaxDelayMs: 200, logLevel: 'silent', ...overrides,
+        reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 300, retryBaseDelayMs: 50, retryMaxDelayMs: 200, logLevel: 'silent', ...flags,
       },
     });
-    agent = new Agent(resolveAgentOptions(config), { logger, display: new OperatorDisplay((line) => lines.push(line)), onRead: (n) => reads.push(n) });
+    agent = new Agent(resolveAgentOptions(config), { logger, display: new OperatorDisplay((line) => lines.push(line)), onRead: (n) => reads.push(n), registry });
     await agent.start();
     return agent;
   }
@@ -214,7 +216,8 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     assert.deepEqual(coordinator.received.map((r) => r.header.fileName).sort(), names, 'the new coordinator got every image');
     assert.ok(coordinator.received.every((r) => r.intact));
     assert.equal(coordinator.received.find((r) => r.header.fileName === names[2])?.sha256, bigSha);
-    assert.deepEqual((await readdir(dir)).sort(), ['done', 'rejected'], 'no image lost or left behind');
+    assert.deepEqual((await readdir(dir)).sort(), ['done', 'rejected', 'spool'], 'no image lost or left behind');
+    assert.deepEqual(await readdir(join(dir, 'spool')), [], 'every image left the spool once filed');
   });
 
   it('keeps images while the coordinator is away at start, and sends them once it comes up', async () => {
@@ -226,7 +229,11 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     const arrived = next(started, 'verdict', 'QS00000009.jpg');
     await drop(dir, 'QS00000009.jpg', await jpeg(9));
     await disconnected;
-    assert.deepEqual((await readdir(dir)).sort(), ['QS00000009.jpg', 'done', 'rejected'], 'kept in the hot folder');
+    for (const deadline = Date.now() + 5000; started.spool.images === 0;) {
+      assert.ok(Date.now() < deadline, 'image spooled');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.deepEqual((await readdir(dir)).sort(), ['done', 'rejected', 'spool'], 'moved out of the hot folder into the spool');
     coordinator = await TestCoordinator.start(undefined, port);
     assert.equal((await arrived).filedPath, join(dir, 'done', 'QS00000009.jpg'));
   });
@@ -242,5 +249,55 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     coordinator.answer(verdictFor(coordinator.received[0]));
     await Promise.all([stopped, filed]);
     assert.deepEqual(await readdir(join(dir, 'done')), ['QS00000008.jpg', 'QS00000008.jpg.verdict.json']);
+  });
+
+  it('resends what is in the spool after an agent restart, and files it once', async () => {
+    coordinator = await TestCoordinator.start(() => 'hold');
+    const first = await startAgent(coordinator.address);
+    await drop(dir, 'QS00000020.jpg', await jpeg(20));
+    await coordinator.waitForImages(1);
+    await first.stop(AbortSignal.timeout(200)); // grace over without a verdict: the image stays spooled
+    agent = undefined;
+    assert.deepEqual((await readdir(join(dir, 'spool'))).length, 2, 'image + record in the spool');
+    assert.ok(!(await readdir(dir)).includes('QS00000020.jpg'), 'not in the hot folder');
+    coordinator.kill();
+    coordinator = await TestCoordinator.start();
+    const second = await startAgent(coordinator.address);
+    const event = await next(second, 'verdict', 'QS00000020.jpg');
+    assert.equal(event.filedPath, join(dir, 'done', 'QS00000020.jpg'));
+    assert.equal(coordinator.received[0].header.idempotencyKey, `${STATION}:${event.verdict.sha256}`, 'resent with the same key');
+    assert.ok(coordinator.received[0].intact);
+    assert.deepEqual(await readdir(join(dir, 'spool')), []);
+    assert.deepEqual(await readdir(join(dir, 'done')), ['QS00000020.jpg', 'QS00000020.jpg.verdict.json']);
+  });
+
+  it('when the spool is full, new files stay in the hot folder (alarm raised) until a verdict frees room', async () => {
+    coordinator = await TestCoordinator.start(() => 'hold');
+    const registry = new Registry();
+    const started = await startAgent(coordinator.address, { spoolMaxImages: 1 }, registry);
+    const gauge = async (name: string) => Number((await registry.getSingleMetricAsString(name)).match(/\n\S+ (\S+)$/)![1]);
+    await drop(dir, 'QS00000021.jpg', await jpeg(21));
+    await coordinator.waitForImages(1);
+    await drop(dir, 'QS00000022.jpg', await jpeg(22));
+    await drop(dir, 'QS00000023.jpg', await jpeg(23));
+    const deadline = Date.now() + 5000;
+    while ((await gauge('quicksilver_agent_spool_full')) !== 1) {
+      assert.ok(Date.now() < deadline, 'spool-full alarm raised');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.equal(await gauge('quicksilver_agent_spool_images'), 1);
+    assert.ok((await gauge('quicksilver_agent_spool_bytes')) > 0);
+    assert.deepEqual((await readdir(dir)).filter((name) => name.endsWith('.jpg')).sort(), ['QS00000022.jpg', 'QS00000023.jpg'], 'left in the hot folder');
+    assert.equal(coordinator.received.length, 1, 'nothing else sent while full');
+    const rest = ['QS00000021.jpg', 'QS00000022.jpg', 'QS00000023.jpg'].map((name) => next(started, 'verdict', name));
+    coordinator.answer(verdictFor(coordinator.received[0]));
+    await coordinator.waitForImages(2);
+    coordinator.answer(verdictFor(coordinator.received[1]));
+    await coordinator.waitForImages(3);
+    coordinator.answer(verdictFor(coordinator.received[2]));
+    await Promise.all(rest);
+    assert.equal(await gauge('quicksilver_agent_spool_full'), 0, 'alarm cleared');
+    assert.equal(await gauge('quicksilver_agent_spool_images'), 0);
+    assert.equal((await readdir(join(dir, 'done'))).length, 6);
   });
 });

@@ -57,7 +57,7 @@ describe('quicksilver CLI', { timeout: 120_000 }, () => {
 
   it('the coordinator becomes ready, then drains and exits 0 on SIGTERM', async (t) => {
     const child = spawn(process.execPath, [cliEntry(), 'coordinator', '--grpc-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', '0',
-      '--nats-servers', nats.url, '--shutdown-grace-ms', '3000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--nats-servers', nats.url, '--outbox-dir', join(dir, 'outbox'), '--shutdown-grace-ms', '3000'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let logs = '';
     child.stderr!.on('data', (data: Buffer) => { logs += data.toString(); });
     t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });

@@ -61,4 +61,20 @@ describe('OutcomeFiler', { timeout: 10_000 }, () => {
     await assert.rejects(filer.fileVerdict(join(root, 'QS00000009.jpg'), {}), { code: 'ENOENT' });
     assert.ok(!(await readdir(join(root, 'done'))).some((name) => name.startsWith('QS00000009')));
   });
+
+  it('is idempotent per key: filing again after a crash finds its own sidecar and makes no second copy', async () => {
+    const source = join(root, 'spooled.img');
+    await writeFile(source, 'image-4');
+    const verdict = { idempotencyKey: 's1:abc', label: 'clean' };
+    const filed = await filer.fileVerdict(source, verdict, { name: 'QS00000004.jpg', keepSource: true });
+    assert.equal(filed, join(root, 'done', 'QS00000004.jpg'));
+    assert.equal(await readFile(source, 'utf8'), 'image-4', 'source kept');
+    const again = await filer.fileVerdict(source, verdict, { name: 'QS00000004.jpg' });
+    assert.equal(again, filed);
+    assert.ok(!(await readdir(join(root, 'done'))).includes('QS00000004~1.jpg'));
+    assert.ok(!(await readdir(root)).includes('spooled.img'), 'source removed on the second call');
+    const other = join(root, 'other.img');
+    await writeFile(other, 'image-4b');
+    assert.equal(await filer.fileVerdict(other, { idempotencyKey: 's1:def' }, { name: 'QS00000004.jpg' }), join(root, 'done', 'QS00000004~1.jpg'), 'another key still gets a numbered name');
+  });
 });

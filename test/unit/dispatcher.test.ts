@@ -152,4 +152,24 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     await Promise.all([...bulk, conveyor]);
     dispatcher.close();
   });
+
+  it('sends a draining worker nothing new while it finishes what it holds', async () => {
+    const dispatcher = newDispatcher();
+    const draining = new RecordingChannel();
+    const other = new RecordingChannel();
+    dispatcher.registerWorker(worker('leaving', 4), draining);
+    const held = dispatcher.submit(task());
+    assert.equal(draining.sent.length, 1);
+    dispatcher.heartbeat('leaving', true);
+    const next = dispatcher.submit(task());
+    assert.equal(draining.sent.length, 1, 'no new task for the draining worker');
+    assert.equal(dispatcher.queueDepth, 1);
+    dispatcher.registerWorker(worker('staying', 4), other);
+    assert.equal(other.sent.length, 1, 'the queued task goes to the other worker');
+    dispatcher.completeTask('leaving', { taskId: draining.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    dispatcher.completeTask('staying', { taskId: other.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await held).workerId, 'leaving', 'the draining worker still delivers what it held');
+    assert.equal((await next).workerId, 'staying');
+    dispatcher.close();
+  });
 });

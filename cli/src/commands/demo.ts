@@ -87,7 +87,8 @@ async function runDemo(options: DemoOptions): Promise<void> {
     const grpcPort = await freePort();
     const metricsPort = await freePort(options.metricsPort);
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
-    const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url]);
+    const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url,
+      '--outbox-dir', join(dir, 'coordinator-outbox')]);
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     console.log(`  coordinator on ${coordinatorAddress}, metrics http://127.0.0.1:${metricsPort}/metrics`);
 
@@ -106,7 +107,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
     subscriber.instance = new NatsVerdictSubscriber([nats.url]);
     await subscriber.instance.start((event) => published.push(event.idempotencyKey));
 
-    processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1',
+    processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1', '--metrics-port', '0',
       '--stability-threshold-ms', '300'], (line) => console.log(`  ${line}`));
     console.log(`  agent watching ${hotFolder}\n\nConveyor running (${options.live ? 'live, Ctrl-C to stop' : `${options.count} sheets`}):`);
 

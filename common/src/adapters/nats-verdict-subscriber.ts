@@ -31,6 +31,20 @@ export class NatsVerdictSubscriber {
     return (await manager.streams.info(VERDICT_STREAM)).state.messages;
   }
 
+  /** Every message stored in the verdict stream, oldest first, with its Nats-Msg-Id (an audit read). */
+  async readStream(): Promise<Array<{ seq: number; msgId: string; subject: string; event: VerdictEvent }>> {
+    if (!this.connection) throw new Error('not started');
+    const manager = await this.connection.jetstreamManager();
+    const { first_seq: first, last_seq: last, messages } = (await manager.streams.info(VERDICT_STREAM)).state;
+    const stored = [];
+    for (let seq = first; messages > 0 && seq <= last; seq++) {
+      const message = await manager.streams.getMessage(VERDICT_STREAM, { seq }).catch(() => undefined);
+      if (!message) continue; // deleted
+      stored.push({ seq, msgId: message.header.get('Nats-Msg-Id'), subject: message.subject, event: VerdictEventSchema.parse(message.json()) });
+    }
+    return stored;
+  }
+
   async stop(): Promise<void> {
     const connection = this.connection;
     this.connection = undefined;

@@ -1,11 +1,14 @@
-// Publishes verdict events into the JetStream stream QUICKSILVER_VERDICTS (created or updated at start).
-// Each message carries Nats-Msg-Id = idempotency key, so JetStream drops a duplicate publication
-// inside the stream's duplicate window.
-import { connect, headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+// Publishes verdict events into the JetStream stream QUICKSILVER_VERDICTS (created or updated on
+// every (re)connection). Each message carries Nats-Msg-Id = idempotency key, so JetStream drops a
+// duplicate publication inside the stream's duplicate window.
+// NATS is not needed to start: when it is unreachable the publisher keeps connecting in the
+// background, `available` stays false (the outbox holds verdicts), and onAvailable fires once it is.
+import { connect, Events, headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
 import { QuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
-import { VERDICT_STREAM, VERDICT_SUBJECT_PREFIX, verdictSubject, type VerdictEvent, type VerdictPublisher } from '../../../common/src/verdict-event.js';
+import { VERDICT_STREAM, VERDICT_SUBJECT_PREFIX, verdictSubject, type VerdictEvent } from '../../../common/src/verdict-event.js';
+import type { AvailablePublisher } from '../verdict-outbox.js';
 
 export interface NatsVerdictPublisherOptions {
   servers: string[];
@@ -15,47 +18,34 @@ export interface NatsVerdictPublisherOptions {
   duplicateWindowSeconds: number;
   publishTimeoutMs: number;
   logger: Logger;
+  /** Called each time publications may succeed again (connected and stream ready). */
+  onAvailable?: () => void;
 }
 
-export class NatsVerdictPublisher implements Component, VerdictPublisher {
+const CONNECT_RETRY_MS = 1000;
+
+export class NatsVerdictPublisher implements Component, AvailablePublisher {
   readonly name = 'nats-verdict-publisher';
   private connection: NatsConnection | undefined;
   private jetstream: JetStreamClient | undefined;
+  private ready = false;
+  private stopping = false;
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly encoder = new TextEncoder();
 
   constructor(private readonly options: NatsVerdictPublisherOptions) {}
 
+  get available(): boolean {
+    return this.ready;
+  }
+
+  /** Tries once to connect; when NATS is unreachable it logs and keeps trying in the background. */
   async start(): Promise<void> {
-    const { logger } = this.options;
-    try {
-      this.connection = await connect({ servers: this.options.servers, name: 'quicksilver-coordinator', maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
-    } catch (error) {
-      throw new QuicksilverError('UNAVAILABLE', `cannot connect to NATS at ${this.options.servers.join(',')}: ${(error as Error).message}`);
-    }
-    void (async () => {
-      for await (const status of this.connection!.status()) logger.info({ type: status.type, data: String(status.data) }, 'nats connection status');
-    })();
-    const manager = await this.connection.jetstreamManager();
-    const config = {
-      name: VERDICT_STREAM,
-      subjects: [`${VERDICT_SUBJECT_PREFIX}.>`],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      max_age: nanos(this.options.maxAgeDays * 24 * 3600 * 1000),
-      duplicate_window: nanos(this.options.duplicateWindowSeconds * 1000),
-    };
-    try {
-      await manager.streams.info(VERDICT_STREAM);
-      await manager.streams.update(VERDICT_STREAM, config);
-    } catch {
-      await manager.streams.add(config);
-    }
-    this.jetstream = this.connection.jetstream();
-    logger.info({ stream: VERDICT_STREAM, subjects: config.subjects }, 'verdict stream ready');
+    await this.tryConnect();
   }
 
   async publish(event: VerdictEvent): Promise<void> {
-    if (!this.jetstream) throw new QuicksilverError('UNAVAILABLE', 'NATS publisher is not started');
+    if (!this.jetstream || !this.ready) throw new QuicksilverError('UNAVAILABLE', 'NATS is not connected');
     const messageHeaders = headers();
     messageHeaders.set('Content-Type', 'application/json');
     try {
@@ -70,9 +60,75 @@ export class NatsVerdictPublisher implements Component, VerdictPublisher {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    this.ready = false;
+    clearTimeout(this.retryTimer);
     const connection = this.connection;
     this.connection = undefined;
     this.jetstream = undefined;
-    if (connection && !connection.isClosed()) await connection.drain();
+    if (!connection || connection.isClosed()) return;
+    // drain() needs a live server; a disconnected client is simply closed.
+    await Promise.race([connection.drain(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]).catch(() => undefined);
+    if (!connection.isClosed()) await connection.close();
+  }
+
+  private async tryConnect(): Promise<void> {
+    const { logger, servers } = this.options;
+    if (this.stopping) return;
+    let connection: NatsConnection;
+    try {
+      connection = await connect({ servers, name: 'quicksilver-coordinator', maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
+    } catch (error) {
+      logger.warn({ servers, err: (error as Error).message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: verdicts wait in the outbox; retrying');
+      this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
+      return;
+    }
+    if (this.stopping) {
+      await connection.close();
+      return;
+    }
+    this.connection = connection;
+    this.jetstream = connection.jetstream();
+    void this.watchStatus(connection);
+    await this.becomeReady(connection);
+  }
+
+  private async watchStatus(connection: NatsConnection): Promise<void> {
+    const { logger } = this.options;
+    for await (const status of connection.status()) {
+      logger.info({ type: status.type, data: String(status.data) }, 'nats connection status');
+      if (status.type === Events.Disconnect) this.ready = false;
+      else if (status.type === Events.Reconnect) await this.becomeReady(connection);
+    }
+  }
+
+  /** (Re)creates the stream (a server that lost its store comes back without it), then reports availability. */
+  private async becomeReady(connection: NatsConnection): Promise<void> {
+    const { logger } = this.options;
+    try {
+      const manager = await connection.jetstreamManager();
+      const config = {
+        name: VERDICT_STREAM,
+        subjects: [`${VERDICT_SUBJECT_PREFIX}.>`],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        max_age: nanos(this.options.maxAgeDays * 24 * 3600 * 1000),
+        duplicate_window: nanos(this.options.duplicateWindowSeconds * 1000),
+      };
+      try {
+        await manager.streams.info(VERDICT_STREAM);
+        await manager.streams.update(VERDICT_STREAM, config);
+      } catch {
+        await manager.streams.add(config);
+      }
+      logger.info({ stream: VERDICT_STREAM, subjects: config.subjects, duplicateWindowSeconds: this.options.duplicateWindowSeconds }, 'verdict stream ready');
+    } catch (error) {
+      logger.warn({ err: (error as Error).message, retryInMs: CONNECT_RETRY_MS }, 'JetStream not ready: verdicts wait in the outbox; retrying');
+      if (!this.stopping && this.connection === connection) this.retryTimer = setTimeout(() => void this.becomeReady(connection), CONNECT_RETRY_MS);
+      return;
+    }
+    if (this.stopping || this.connection !== connection) return;
+    this.ready = true;
+    this.options.onAvailable?.();
   }
 }

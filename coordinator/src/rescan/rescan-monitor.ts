@@ -41,10 +41,27 @@ export class RescanMonitor implements Component {
     });
   }
 
+  /** Never fails the coordinator's start: while NATS is unreachable each round tries to connect again. */
   async start(): Promise<void> {
-    this.store = await this.options.connect();
-    this.timer = setInterval(() => { this.round = this.round.then(() => this.check()); }, this.options.intervalMs);
-    this.round = this.check();
+    this.timer = setInterval(() => { this.round = this.round.then(() => this.connectAndCheck()); }, this.options.intervalMs);
+    this.round = this.connectAndCheck();
+  }
+
+  private async connectAndCheck(): Promise<void> {
+    if (!this.store) {
+      try {
+        this.store = await this.options.connect();
+      } catch (error) {
+        this.options.logger.warn({ err: (error as Error).message }, 're-scan monitor cannot reach NATS yet; retrying');
+        return;
+      }
+      if (!this.timer) { // stopped while connecting
+        await this.store.close().catch(() => {});
+        this.store = undefined;
+        return;
+      }
+    }
+    await this.check();
   }
 
   async stop(): Promise<void> {

@@ -35,6 +35,9 @@ export interface CoordinatorLinkOptions {
   onConnectedChange?: (connected: boolean) => void;
 }
 
+/** Minimum stay after announcing a drain (covers the heartbeat's trip to the coordinator and tasks already on the wire). */
+const DRAIN_SETTLE_MS = 500;
+
 interface AssemblingTask {
   header: TaskHeader__Output;
   bytes: Buffer;
@@ -57,7 +60,13 @@ export class CoordinatorLink implements Component {
   private registered = false;
 
   constructor(private readonly options: CoordinatorLinkOptions) {
-    this.client = new workerProto.WorkerLink(options.coordinatorAddress, grpc.credentials.createInsecure(), channelOptions);
+    // The channel's own reconnect backoff (gRPC default: up to 120 s) is capped like the link's, so a
+    // restarted coordinator is rejoined within reconnectMaxDelayMs.
+    this.client = new workerProto.WorkerLink(options.coordinatorAddress, grpc.credentials.createInsecure(), {
+      ...channelOptions,
+      'grpc.initial_reconnect_backoff_ms': Math.min(250, options.reconnectMaxDelayMs),
+      'grpc.max_reconnect_backoff_ms': options.reconnectMaxDelayMs,
+    });
   }
 
   get isRegistered(): boolean {
@@ -77,7 +86,11 @@ export class CoordinatorLink implements Component {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.reconnectTimer);
-    while (this.running.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 25));
+    // Intake stops: the coordinator sends nothing new once it reads this; a task already on the wire is refused as retryable.
+    if (this.registered) this.stream?.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: true } });
+    // Stay at least DRAIN_SETTLE_MS, so tasks the coordinator sent before it read the heartbeat arrive and are answered.
+    const drainStart = Date.now();
+    while ((this.inFlight > 0 || Date.now() - drainStart < DRAIN_SETTLE_MS) && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 25));
     for (const controller of this.running.values()) controller.abort();
     this.teardown();
     this.client.close();
@@ -158,7 +171,7 @@ export class CoordinatorLink implements Component {
       this.failures = 0;
       this.options.onConnectedChange?.(true);
       this.options.logger.info({ coordinator: this.options.coordinatorAddress, heartbeatIntervalMs: message.registered.heartbeatIntervalMs }, 'registered with coordinator');
-      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString() } });
+      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: this.stopping } });
       this.heartbeatTimer = setInterval(beat, Math.max(100, message.registered.heartbeatIntervalMs));
       this.openExpress(stream);
     } else if (message.task) {
@@ -199,6 +212,10 @@ export class CoordinatorLink implements Component {
   }
 
   private runTask(stream: LinkStream, header: TaskHeader__Output, bytes: Buffer): void {
+    if (this.stopping) {
+      this.sendError(stream, header.taskId, new QuicksilverError('SHUTTING_DOWN', 'the worker is shutting down'));
+      return;
+    }
     const controller = new AbortController();
     this.running.set(header.taskId, controller);
     this.options.classifier.classify({

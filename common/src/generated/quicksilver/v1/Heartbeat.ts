@@ -7,6 +7,10 @@ export interface Heartbeat {
    * RFC 3339
    */
   'sentAt'?: (string);
+  /**
+   * the worker is shutting down: it finishes what it holds, send it no new tasks
+   */
+  'draining'?: (boolean);
 }
 
 export interface Heartbeat__Output {
@@ -15,4 +19,8 @@ export interface Heartbeat__Output {
    * RFC 3339
    */
   'sentAt': (string);
+  /**
+   * the worker is shutting down: it finishes what it holds, send it no new tasks
+   */
+  'draining': (boolean);
 }
