@@ -67,7 +67,8 @@ export async function startRescanFixture(options: { workers: number; secondModel
     coordinator: undefined as unknown as RunningProcess,
     async startCoordinator() {
       const coordinator = start(`coordinator-${++generation}`, ['coordinator', '--grpc-address', `127.0.0.1:${grpcPort}`, '--metrics-host', '127.0.0.1',
-        '--metrics-port', String(coordinatorMetricsPort), '--nats-servers', nats.url, '--rescan-monitor-interval-ms', '1000', '--log-level', 'warn']);
+        '--metrics-port', String(coordinatorMetricsPort), '--nats-servers', nats.url, '--outbox-dir', join(dir, 'outbox'), '--rescan-monitor-interval-ms', '1000',
+        '--log-level', 'warn']);
       await processes.waitReady(coordinator, `http://127.0.0.1:${coordinatorMetricsPort}/readyz`, 60_000);
       fixture.coordinator = coordinator;
       return coordinator;
