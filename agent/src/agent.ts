@@ -147,7 +147,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const spooled = await this.spool.open();
     for (const entry of spooled) this.track(entry, performance.now());
     if (spooled.length > 0) this.logger.info({ images: spooled.length, bytes: this.spool.bytes }, 'resending the images left in the spool');
-    this.client = new InspectionClient(this.options.coordinatorAddress, this.options);
+    this.client = new InspectionClient(this.options.coordinatorAddress, { ...this.options, logger: this.logger });
     this.connect();
     this.hotFolder.on('file', (path) => this.onFileComplete(path));
     this.hotFolder.on('error', (error) => this.logger.error({ err: error }, 'hot folder watch error'));

@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { clientSecurityFields } from '../../common/src/security-config.js';
 
 export const AGENT_ENV_PREFIX = 'QS_AGENT';
 
@@ -16,6 +17,7 @@ const milliseconds = z.number().int().min(1);
 
 export const agentConfigSchema = z.object({
   coordinatorAddress: z.string().min(1).default('127.0.0.1:50051').describe('Coordinator gRPC address, host:port'),
+  ...clientSecurityFields,
   stationId: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1..64 chars of [A-Za-z0-9_-]')

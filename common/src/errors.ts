@@ -15,8 +15,13 @@ export const ERROR_CODES = {
   MODEL_CHECKSUM_MISMATCH: { retryable: false, grpc: 'FAILED_PRECONDITION', summary: 'the model file does not match its manifest' },
   MODEL_INVALID: { retryable: false, grpc: 'FAILED_PRECONDITION', summary: 'the model manifest or file is invalid' },
   CONFIG_INVALID: { retryable: false, grpc: 'INVALID_ARGUMENT', summary: 'a configuration value is invalid' },
+  // Access control: the caller's credentials. Final until its configuration is fixed.
+  UNAUTHENTICATED: { retryable: false, grpc: 'UNAUTHENTICATED', summary: 'no valid token or client certificate' },
+  PERMISSION_DENIED: { retryable: false, grpc: 'PERMISSION_DENIED', summary: 'the credential does not allow this (other station, other role)' },
+  NATS_AUTH_FAILED: { retryable: false, grpc: 'FAILED_PRECONDITION', summary: 'the NATS server refused the configured credentials' },
   // Transient faults: the same image may succeed later.
   UNAVAILABLE: { retryable: true, grpc: 'UNAVAILABLE', summary: 'the peer could not be reached' },
+  TLS_HANDSHAKE_FAILED: { retryable: true, grpc: 'UNAVAILABLE', summary: 'the TLS handshake failed (untrusted or mismatched certificate)' },
   NO_WORKER: { retryable: true, grpc: 'UNAVAILABLE', summary: 'no worker was available in time' },
   WORKER_LOST: { retryable: true, grpc: 'UNAVAILABLE', summary: 'the worker went away while holding the task' },
   OVERLOADED: { retryable: true, grpc: 'RESOURCE_EXHAUSTED', summary: 'the coordinator is at its buffering limit' },

@@ -8,7 +8,12 @@ export interface LoggerOptions {
   level: string;
   /** process name, stamped on every line (e.g. "coordinator"). */
   name: string;
+  /** Where lines go (default stderr); tests capture them. */
+  destination?: pino.DestinationStream;
 }
+
+/** Keys whose values are secrets (tokens, passwords, authorization metadata, NATS credentials). */
+export const REDACTED_KEYS = ['token', 'password', 'pass', 'authorization', 'natsPassword', 'natsToken', 'privateKey', 'private_key'];
 
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
@@ -17,9 +22,10 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      // Secrets never reach a log line.
-      redact: { paths: ['token', '*.token', 'password', '*.password', 'authorization', '*.authorization'], censor: '[redacted]' },
+      // Secrets never reach a log line: components log no secret values, and these keys are censored
+      // wherever they appear (one level deep) in case a config or an options object is logged.
+      redact: { paths: REDACTED_KEYS.flatMap((key) => [key, `*.${key}`]), censor: '[redacted]' },
     },
-    pino.destination({ fd: 2, sync: false }),
+    options.destination ?? pino.destination({ fd: 2, sync: false }),
   );
 }

@@ -1,8 +1,9 @@
 // Starts a local nats-server with JetStream (for the demo and the tests): found on PATH, listening
 // on 127.0.0.1 on a free port (or a given one, so it can be restarted on the same address), storing
-// its data under `dir`.
+// its data under `dir`. With `auth` it requires credentials (user/password or a token), written to
+// a server config file; with `tls` it serves TLS with the given PEM files.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const NATS_INSTALL_HINT = 'install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) or from https://github.com/nats-io/nats-server/releases';
@@ -11,11 +12,34 @@ export function natsServerAvailable(): boolean {
   return spawnSync('nats-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+export interface NatsServerSecurity {
+  /** Require these credentials from every client. */
+  auth?: { user: string; password: string } | { token: string };
+  /** Serve TLS: server certificate and key (PEM), and the CA that must sign client certificates (mutual TLS) when set. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+}
+
 export class NatsServerProcess {
   private child: ChildProcess | undefined;
   port = 0;
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string, private readonly security: NatsServerSecurity = {}) {}
+
+  /** Arguments for the security options: a config file (auth/TLS blocks), as flags would expose secrets in `ps`. */
+  private securityArgs(): string[] {
+    const { auth, tls } = this.security;
+    if (!auth && !tls) return [];
+    const quote = (value: string) => JSON.stringify(value);
+    const lines: string[] = [];
+    if (auth && 'token' in auth) lines.push(`authorization { token: ${quote(auth.token)} }`);
+    else if (auth) lines.push(`authorization { user: ${quote(auth.user)}, password: ${quote(auth.password)} }`);
+    if (tls) {
+      lines.push(`tls { cert_file: ${quote(tls.certFile)}, key_file: ${quote(tls.keyFile)}${tls.clientCaFile ? `, ca_file: ${quote(tls.clientCaFile)}, verify: true` : ''} }`);
+    }
+    const file = join(this.dir, 'nats-server.conf');
+    writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+    return ['-c', file];
+  }
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
@@ -26,7 +50,8 @@ export class NatsServerProcess {
     if (!natsServerAvailable()) throw new Error(`nats-server not found on PATH: ${NATS_INSTALL_HINT}`);
     const portsDir = join(this.dir, 'ports');
     mkdirSync(portsDir, { recursive: true });
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port || -1), '-js', '-sd', join(this.dir, 'jetstream'), '--ports_file_dir', portsDir], {
+    mkdirSync(this.dir, { recursive: true });
+    const child = spawn('nats-server', [...this.securityArgs(), '-a', '127.0.0.1', '-p', String(port || -1), '-js', '-sd', join(this.dir, 'jetstream'), '--ports_file_dir', portsDir], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child = child;

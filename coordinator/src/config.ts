@@ -1,5 +1,6 @@
 // Coordinator configuration (env prefix QS_COORDINATOR). Every field: default + description.
 import { z } from 'zod';
+import { natsSecurityFields, serverSecurityFields } from '../../common/src/security-config.js';
 
 export const COORDINATOR_ENV_PREFIX = 'QS_COORDINATOR';
 
@@ -7,7 +8,9 @@ export const CoordinatorConfigSchema = z.object({
   grpcAddress: z.string().default('0.0.0.0:50051').describe('host:port the gRPC server (agents, workers, health) listens on; port 0 picks a free one'),
   metricsHost: z.string().default('0.0.0.0').describe('interface of the /metrics HTTP server'),
   metricsPort: z.number().int().min(0).max(65535).default(9464).describe('port of the /metrics HTTP server (0 picks a free one)'),
+  ...serverSecurityFields,
   natsServers: z.array(z.string()).min(1).default(['nats://127.0.0.1:4222']).describe('NATS server URLs (comma-separated)'),
+  ...natsSecurityFields,
   verdictHistoryDays: z.number().positive().default(365).describe('days verdicts are kept in the JetStream stream'),
   duplicateWindowSeconds: z.number().positive().default(86_400)
     .describe('JetStream window in which a re-published verdict (same key) is dropped; exactly-once publication holds only for resends within it (see docs/reliability.md)'),

@@ -1,6 +1,10 @@
 // Wires the coordinator's components in start order; stop() runs them down in reverse with a drain.
 import type { Registry } from 'prom-client';
 import { GrpcServer } from '../../common/src/adapters/grpc-server.js';
+import { serverCredentials } from '../../common/src/adapters/grpc-security.js';
+import { AccessPolicy } from '../../common/src/access-control.js';
+import { QuicksilverError } from '../../common/src/errors.js';
+import { isLoopbackAddress } from '../../common/src/security-config.js';
 import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import { MetricsServer } from '../../common/src/metrics.js';
@@ -28,7 +32,7 @@ export class Coordinator implements Component {
   constructor(config: CoordinatorConfig, private readonly logger: Logger, registry: Registry) {
     const metrics = createCoordinatorMetrics(registry);
     this.publisher = new NatsVerdictPublisher({
-      servers: config.natsServers, maxAgeDays: config.verdictHistoryDays, duplicateWindowSeconds: config.duplicateWindowSeconds,
+      servers: config.natsServers, security: config, maxAgeDays: config.verdictHistoryDays, duplicateWindowSeconds: config.duplicateWindowSeconds,
       publishTimeoutMs: config.publishTimeoutMs, logger: logger.child({ component: 'nats' }), onAvailable: () => this.outbox.kick(),
     });
     this.outbox = new VerdictOutbox({
@@ -46,21 +50,32 @@ export class Coordinator implements Component {
     });
     if (config.rescanMonitorIntervalMs > 0) {
       this.rescanMonitor = new RescanMonitor({
-        connect: () => RescanJetStream.connect(config.natsServers, 'quicksilver-coordinator-rescan'),
+        connect: () => RescanJetStream.connect(config.natsServers, 'quicksilver-coordinator-rescan', undefined, config),
         intervalMs: config.rescanMonitorIntervalMs, logger: logger.child({ component: 'rescan' }), registry,
       });
     }
-    this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES });
-    addCoordinatorServices(this.grpc, { inspection: this.inspection, dispatcher: this.dispatcher, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
+    const access = accessPolicyFor(config, logger);
+    this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES, credentials: serverCredentials(config, logger, 'coordinator') });
+    addCoordinatorServices(this.grpc, {
+      inspection: this.inspection, dispatcher: this.dispatcher, heartbeatIntervalMs: config.heartbeatIntervalMs, logger, access, authFailures: metrics.authFailures,
+    });
     this.metricsServer = new MetricsServer(registry, { host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.running });
   }
 
   async start(): Promise<void> {
     await this.metricsServer.start();
     await this.outbox.start();
-    await this.publisher.start();
-    await this.rescanMonitor?.start();
-    await this.grpc.start();
+    try {
+      await this.publisher.start();
+      await this.rescanMonitor?.start();
+      await this.grpc.start();
+    } catch (error) {
+      // e.g. NATS_AUTH_FAILED: release what started so the process can exit with the error.
+      await this.publisher.stop();
+      await this.outbox.stop(AbortSignal.timeout(1000));
+      await this.metricsServer.stop();
+      throw error;
+    }
     this.grpc.setServing(true);
     this.running = true;
     this.logger.info({ grpcPort: this.grpc.port, metricsPort: this.metricsServer.port }, 'coordinator ready');
@@ -79,4 +94,20 @@ export class Coordinator implements Component {
     await this.publisher.stop();
     await this.metricsServer.stop();
   }
+}
+
+/** Who may call: tokens and/or verified client certificates; refuses an open port beyond loopback unless allowInsecure. */
+function accessPolicyFor(config: CoordinatorConfig, logger: Logger): AccessPolicy {
+  const access = new AccessPolicy({
+    tokens: config.authTokensFile ? AccessPolicy.readTokenFile(config.authTokensFile) : undefined,
+    clientCertificates: Boolean(config.tlsClientCaFile),
+  });
+  const tls = Boolean(config.tlsCertFile);
+  if ((!tls || !access.enforced) && !isLoopbackAddress(config.grpcAddress) && !config.allowInsecure) {
+    throw new QuicksilverError('CONFIG_INVALID', `grpcAddress ${config.grpcAddress} is reachable from other hosts but ${!tls ? 'TLS (tlsCertFile, tlsKeyFile)' : 'client authentication (authTokensFile or tlsClientCaFile)'} is not configured: `
+      + 'configure it (docs/security.md, scripts/dev-certs.sh) or set allowInsecure for a trusted network');
+  }
+  if (!access.enforced) logger.warn({ security: 'unauthenticated' }, 'coordinator: no client authentication (authTokensFile, tlsClientCaFile): any agent or worker that reaches the port is accepted');
+  else logger.info({ tokens: Boolean(config.authTokensFile), clientCertificates: Boolean(config.tlsClientCaFile), tls }, 'coordinator: callers must authenticate');
+  return access;
 }

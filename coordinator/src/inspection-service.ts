@@ -205,7 +205,10 @@ export class InspectionSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const upload of this.uploads.values()) this.service.release(upload.reserved);
+    for (const upload of this.uploads.values()) {
+      this.service.release(upload.reserved);
+      this.service.options.metrics.uploadsAborted.inc({ station: upload.header.stationId });
+    }
     this.service.options.metrics.uploadsInProgress.dec(this.uploads.size);
     if (this.uploads.size) this.service.options.logger.info({ peer: this.peer, incomplete: this.uploads.size }, 'agent stream closed with incomplete uploads');
     this.uploads.clear();

@@ -1,6 +1,7 @@
 // gpu-worker configuration (env prefix QS_WORKER). Every field: default + description.
 import { cpus, hostname } from 'node:os';
 import { z } from 'zod';
+import { clientSecurityFields } from '../../common/src/security-config.js';
 
 export const WORKER_ENV_PREFIX = 'QS_WORKER';
 
@@ -8,6 +9,7 @@ const defaultWorkerId = () => `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').sli
 
 export const WorkerConfigSchema = z.object({
   coordinatorAddress: z.string().default('127.0.0.1:50051').describe('host:port of the coordinator gRPC server'),
+  ...clientSecurityFields,
   workerId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).default(defaultWorkerId).describe('worker name shown in metrics and logs (default: hostname-pid)'),
   modelsDir: z.string().default('models').describe('folder scanned for <name>/<version>/manifest.json'),
   executionProviders: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cuda', 'webgpu', 'cpu'])

@@ -2,6 +2,7 @@
 // /metrics served beside. Ready (health SERVING) only once the models are warm and the link is registered.
 import { Gauge, type Registry } from 'prom-client';
 import { GrpcServer } from '../../common/src/adapters/grpc-server.js';
+import { serverCredentials } from '../../common/src/adapters/grpc-security.js';
 import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import { MetricsServer } from '../../common/src/metrics.js';
@@ -27,7 +28,11 @@ export class Worker implements Component {
       decodeConcurrency: config.decodeConcurrency, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning, maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,
     });
-    this.health = new GrpcServer({ address: config.healthAddress, logger, serviceNames: ['quicksilver.v1.Worker'] });
+    // Health over TLS with the worker's own certificate when it has one (it must then also be valid as a server certificate).
+    this.health = new GrpcServer({
+      address: config.healthAddress, logger, serviceNames: ['quicksilver.v1.Worker'],
+      credentials: serverCredentials({ tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, tlsClientCaFile: '' }, logger, 'worker health'),
+    });
     this.metricsServer = new MetricsServer(registry, {
       host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.link?.isRegistered ?? false,
     });
@@ -47,7 +52,7 @@ export class Worker implements Component {
     });
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
     this.link = new CoordinatorLink({
-      coordinatorAddress: this.config.coordinatorAddress, workerId: this.config.workerId,
+      coordinatorAddress: this.config.coordinatorAddress, security: this.config, workerId: this.config.workerId,
       maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       onConnectedChange: (connected) => this.health.setServing(connected),

@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { Logger } from '../../common/src/logger.js';
 import { loadConfig } from '../../common/src/config.js';
 import { createRegistry } from '../../common/src/metrics.js';
-import { NatsServerProcess } from '../../common/src/nats-server-process.js';
+import { NatsServerProcess, type NatsServerSecurity } from '../../common/src/nats-server-process.js';
 import { repoRoot } from '../../common/src/paths.js';
 import { CoordinatorConfigSchema, type CoordinatorConfig } from '../../coordinator/src/config.js';
 import { Coordinator } from '../../coordinator/src/coordinator.js';
@@ -39,14 +40,19 @@ export async function startCluster(options: {
   workers?: number;
   coordinator?: Partial<CoordinatorConfig>;
   worker?: Partial<WorkerConfig>;
+  /** Credentials/TLS the nats-server requires (the coordinator's nats* settings must match). */
+  nats?: NatsServerSecurity;
+  /** Logger of the coordinator and workers (default: silent). */
+  logger?: Logger;
 } = {}): Promise<Cluster> {
+  const logger = options.logger ?? silentLogger;
   const dir = mkdtempSync(join(tmpdir(), 'qs-cluster-'));
-  const nats = new NatsServerProcess(join(dir, 'nats'));
+  const nats = new NatsServerProcess(join(dir, 'nats'), options.nats);
   await nats.start();
   const coordinatorConfig = loadConfig(CoordinatorConfigSchema, 'QS_TEST_UNUSED', {
     flags: { grpcAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0, natsServers: [nats.url], outboxDir: join(dir, 'outbox'), logLevel: 'silent', ...options.coordinator },
   });
-  const coordinator = new Coordinator(coordinatorConfig, silentLogger, createRegistry('coordinator'));
+  const coordinator = new Coordinator(coordinatorConfig, logger, createRegistry('coordinator'));
   await coordinator.start();
   const coordinatorAddress = `127.0.0.1:${coordinator.grpc.port}`;
   const workers: Worker[] = [];
@@ -59,7 +65,7 @@ export async function startCluster(options: {
         ...options.worker, ...overrides,
       },
     });
-    const worker = new Worker(config, silentLogger, createRegistry('gpu-worker'));
+    const worker = new Worker(config, logger, createRegistry('gpu-worker'));
     await worker.start();
     workers.push(worker);
     await until(() => coordinator.dispatcher.connectedWorkers.some((w) => w.id === config.workerId), 15_000, `${config.workerId} to register`);

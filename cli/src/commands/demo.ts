@@ -2,7 +2,9 @@
 // a coordinator, N workers and an agent (real processes, real gRPC, real NATS), lets a simulated
 // conveyor write synthetic sheets into the agent's hot folder, prints each verdict live and ends
 // with a summary (accuracy against the synthetic truth, throughput, latency, where metrics are).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +28,7 @@ interface DemoOptions {
   metricsPort: number;
   keep: boolean;
   timeoutS: number;
+  secure: boolean;
 }
 
 export function demoCommand(): Command {
@@ -41,6 +44,7 @@ export function demoCommand(): Command {
     .addOption(new Option('--contaminated-fraction <f>', 'share of contaminated sheets').argParser(Number).default(0.25))
     .addOption(new Option('--metrics-port <port>', 'coordinator /metrics port (0 = any free port)').argParser(parseWhole).default(9464))
     .option('--keep', 'keep the demo folder (images, verdicts, logs) afterwards', false)
+    .option('--secure', 'dev CA from scripts/dev-certs.sh: mutual TLS for workers, TLS + token for the agent, NATS with a password (docs/security.md)', false)
     .addOption(new Option('--timeout-s <s>', 'give up waiting for verdicts after this long').argParser(parseWhole).default(600))
     .action(async (options: DemoOptions) => runDemo(options));
 }
@@ -73,7 +77,16 @@ async function runDemo(options: DemoOptions): Promise<void> {
   mkdirSync(logs, { recursive: true });
   mkdirSync(hotFolder, { recursive: true });
   const processes = new LocalProcesses(logs);
-  const nats = new NatsServerProcess(join(dir, 'nats'));
+  const certs = join(dir, 'certs');
+  const natsPassword = options.secure ? randomBytes(18).toString('hex') : '';
+  const nats = new NatsServerProcess(join(dir, 'nats'), options.secure ? { auth: { user: 'quicksilver', password: natsPassword } } : {});
+  // --secure: per-process security flags (the NATS password goes through the environment, not argv).
+  const security = {
+    coordinator: options.secure ? ['--tls-cert-file', join(certs, 'coordinator.crt'), '--tls-key-file', join(certs, 'coordinator.key'),
+      '--tls-client-ca-file', join(certs, 'ca.crt'), '--auth-tokens-file', join(certs, 'tokens.json'), '--nats-user', 'quicksilver'] : [],
+    worker: (id: string) => (options.secure ? ['--tls-ca-file', join(certs, 'ca.crt'), '--tls-cert-file', join(certs, `worker-${id}.crt`), '--tls-key-file', join(certs, `worker-${id}.key`)] : []),
+    agent: options.secure ? ['--tls-ca-file', join(certs, 'ca.crt'), '--auth-token-file', join(certs, 'station-demo-conveyor-1.token')] : [],
+  };
   const subscriber = { instance: undefined as NatsVerdictSubscriber | undefined };
   let interrupted = false;
   const onInterrupt = () => { interrupted = true; };
@@ -82,13 +95,21 @@ async function runDemo(options: DemoOptions): Promise<void> {
 
   try {
     console.log(`Quicksilver demo in ${dir}`);
+    if (options.secure) {
+      const workerIds = Array.from({ length: options.workers }, (_, i) => `demo-worker-${i + 1}`).join(',');
+      execFileSync('bash', [join(repoRoot(), 'scripts', 'dev-certs.sh'), '--out', certs, '--stations', 'demo-conveyor-1', '--workers', workerIds], { stdio: 'pipe' });
+      console.log(`  dev CA, certificates and tokens in ${certs} (mutual TLS for workers, TLS + token for the agent, NATS password)`);
+    } else {
+      console.log('  insecure local mode (plaintext gRPC on loopback, no authentication); --secure runs with TLS, mTLS and tokens');
+    }
     await nats.start();
     console.log(`  nats-server (JetStream) on ${nats.url}`);
     const grpcPort = await freePort();
     const metricsPort = await freePort(options.metricsPort);
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url,
-      '--outbox-dir', join(dir, 'coordinator-outbox')]);
+      '--outbox-dir', join(dir, 'coordinator-outbox'), ...security.coordinator], undefined,
+      { ...process.env, ...(options.secure ? { QS_COORDINATOR_NATS_PASSWORD: natsPassword } : {}) });
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     console.log(`  coordinator on ${coordinatorAddress}, metrics http://127.0.0.1:${metricsPort}/metrics`);
 
@@ -97,18 +118,18 @@ async function runDemo(options: DemoOptions): Promise<void> {
       const port = await freePort();
       const worker = processes.start(`worker-${i}`, ['worker', '--coordinator-address', coordinatorAddress, '--worker-id', `demo-worker-${i}`,
         '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-port', String(port), '--decode-concurrency', '1',
-        '--intra-op-threads', '1']);
+        '--intra-op-threads', '1', ...security.worker(`demo-worker-${i}`)]);
       workerMetrics.push(`http://127.0.0.1:${port}/metrics`);
       await processes.waitReady(worker, `http://127.0.0.1:${port}/readyz`);
     }
     console.log(`  ${options.workers} workers ready, metrics ${workerMetrics.join(' ')}`);
 
     const published: string[] = [];
-    subscriber.instance = new NatsVerdictSubscriber([nats.url]);
+    subscriber.instance = new NatsVerdictSubscriber([nats.url], options.secure ? { natsUser: 'quicksilver', natsPassword } : {});
     await subscriber.instance.start((event) => published.push(event.idempotencyKey));
 
     processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1', '--metrics-port', '0',
-      '--stability-threshold-ms', '300'], (line) => console.log(`  ${line}`));
+      '--stability-threshold-ms', '300', ...security.agent], (line) => console.log(`  ${line}`));
     console.log(`  agent watching ${hotFolder}\n\nConveyor running (${options.live ? 'live, Ctrl-C to stop' : `${options.count} sheets`}):`);
 
     const truth = new Map<string, SheetTruth>();

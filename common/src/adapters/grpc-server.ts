@@ -12,7 +12,11 @@ export class GrpcServer implements Component {
   private boundPort = 0;
   private started = false;
 
-  constructor(private readonly options: { address: string; logger: Logger; serviceNames: string[] }) {
+  constructor(private readonly options: {
+    address: string; logger: Logger; serviceNames: string[];
+    /** TLS or plaintext (see grpc-security.ts); plaintext when absent. */
+    credentials?: grpc.ServerCredentials;
+  }) {
     this.health = new HealthImplementation(Object.fromEntries(['', ...options.serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
     this.health.addToServer(this.server);
   }
@@ -27,10 +31,10 @@ export class GrpcServer implements Component {
 
   async start(): Promise<void> {
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.options.address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+      this.server.bindAsync(this.options.address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
     });
     this.started = true;
-    this.options.logger.info({ address: this.options.address, port: this.boundPort }, 'gRPC server listening');
+    this.options.logger.info({ address: this.options.address, port: this.boundPort, tls: this.options.credentials?._isSecure() ?? false }, 'gRPC server listening');
   }
 
   /** Graceful: refuses new calls, lets open ones finish until the signal aborts, then cancels them. */

@@ -52,6 +52,10 @@ export function toGrpcError(error: QuicksilverError): grpc.ServiceError {
 export function fromGrpcError(error: grpc.ServiceError): QuicksilverError {
   const code = String(error.metadata?.get('quicksilver-error-code')[0] ?? '');
   if (isErrorCode(code)) return new QuicksilverError(code, error.details.replace(/^[A-Z_]+: /, ''));
+  if (error.code === grpc.status.UNAVAILABLE && /certificate|ssl|tls|altnames|handshake/i.test(error.details)) {
+    return new QuicksilverError('TLS_HANDSHAKE_FAILED',
+      `TLS handshake with the server failed: ${error.details} (check tlsCaFile, tlsServerName and the server and client certificates; docs/security.md)`);
+  }
   const transient = [grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.CANCELLED];
   return new QuicksilverError(transient.includes(error.code) ? 'UNAVAILABLE' : 'INTERNAL', `gRPC ${grpc.status[error.code]}: ${error.details}`, {
     retryable: transient.includes(error.code),

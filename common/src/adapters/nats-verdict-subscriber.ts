@@ -1,16 +1,17 @@
 // Listens to verdict events on NATS (core subscription on quicksilver.verdict.>) and reads the
 // JetStream stream's state. Used by the demo; any consumer can do the same with its own client.
-import { connect, type NatsConnection, type Subscription } from 'nats';
+import type { NatsConnection, Subscription } from 'nats';
+import { connectNats, type NatsConnectSettings } from './nats-connect.js';
 import { VERDICT_STREAM, VERDICT_SUBJECT_PREFIX, VerdictEventSchema, type VerdictEvent } from '../verdict-event.js';
 
 export class NatsVerdictSubscriber {
   private connection: NatsConnection | undefined;
   private subscription: Subscription | undefined;
 
-  constructor(private readonly servers: string[]) {}
+  constructor(private readonly servers: string[], private readonly security: NatsConnectSettings = {}) {}
 
   async start(onVerdict: (event: VerdictEvent, subject: string) => void, onInvalid?: (reason: string) => void): Promise<void> {
-    this.connection = await connect({ servers: this.servers, name: 'quicksilver-verdict-subscriber', maxReconnectAttempts: -1 });
+    this.connection = await connectNats({ ...this.security, servers: this.servers, name: 'quicksilver-verdict-subscriber' }, { maxReconnectAttempts: -1 });
     this.subscription = this.connection.subscribe(`${VERDICT_SUBJECT_PREFIX}.>`);
     const decoder = new TextDecoder();
     void (async () => {

@@ -5,7 +5,10 @@ import type { InspectResponse } from '../../../common/src/generated/quicksilver/
 import type { WorkerMessage__Output } from '../../../common/src/generated/quicksilver/v1/WorkerMessage.js';
 import type { CoordinatorMessage } from '../../../common/src/generated/quicksilver/v1/CoordinatorMessage.js';
 import type { Register__Output } from '../../../common/src/generated/quicksilver/v1/Register.js';
-import { CHUNK_BYTES, grpc, inspectionProto, workerProto } from '../../../common/src/adapters/grpc-services.js';
+import type { Counter } from 'prom-client';
+import { CHUNK_BYTES, grpc, inspectionProto, toGrpcError, workerProto } from '../../../common/src/adapters/grpc-services.js';
+import { callCredentials } from '../../../common/src/adapters/grpc-security.js';
+import { AuthError, type AccessPolicy, type Principal, type Role } from '../../../common/src/access-control.js';
 import type { GrpcServer } from '../../../common/src/adapters/grpc-server.js';
 import type { Logger } from '../../../common/src/logger.js';
 import type { Dispatcher, DispatchTask, WorkerChannel, WorkerInfo } from '../dispatcher.js';
@@ -15,13 +18,56 @@ export const SERVICE_NAMES = ['quicksilver.v1.Inspection', 'quicksilver.v1.Worke
 
 export function addCoordinatorServices(
   server: GrpcServer,
-  deps: { inspection: InspectionService; dispatcher: Dispatcher; heartbeatIntervalMs: number; logger: Logger },
+  deps: {
+    inspection: InspectionService; dispatcher: Dispatcher; heartbeatIntervalMs: number; logger: Logger;
+    access: AccessPolicy; authFailures: Counter<'reason'>;
+  },
 ): void {
+  /** Ends a call refused by access control: counted by reason, logged without secrets, UNAUTHENTICATED/PERMISSION_DENIED to the caller. */
+  const refuse = (call: grpc.ServerDuplexStream<unknown, unknown>, error: AuthError) => {
+    deps.authFailures.inc({ reason: error.reason });
+    deps.logger.warn({ peer: call.getPeer(), code: error.code, reason: error.reason, detail: error.message }, 'call refused by access control');
+    call.emit('error', toGrpcError(error));
+  };
+  /** The caller's identity for `role`, or undefined after refusing the call. */
+  const authenticate = (call: grpc.ServerDuplexStream<unknown, unknown>, role: Role): Principal | undefined => {
+    try {
+      return deps.access.authenticate(role, callCredentials(call));
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      refuse(call, error);
+      return undefined;
+    }
+  };
+  /** False (call refused) when the principal claims another station's or worker's id. */
+  const authorized = (call: grpc.ServerDuplexStream<unknown, unknown>, principal: Principal, claimedId: string): boolean => {
+    try {
+      deps.access.authorize(principal, claimedId);
+      return true;
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      refuse(call, error);
+      return false;
+    }
+  };
+
   server.server.addService(inspectionProto.Inspection.service, {
     Inspect: (call: grpc.ServerDuplexStream<InspectRequest__Output, InspectResponse>) => {
+      const principal = authenticate(call, 'station');
+      if (!principal) return;
       const peer = call.getPeer();
       const session = deps.inspection.openSession(peer, { send: (message) => { if (!call.writableEnded && !call.destroyed) call.write(message); } });
-      call.on('data', (request: InspectRequest__Output) => session.handle(request));
+      let refused = false;
+      call.on('data', (request: InspectRequest__Output) => {
+        if (refused) return;
+        // A station may only submit images under its own id: the header's station id must be the credential's.
+        if (request.header && !authorized(call, principal, request.header.stationId)) {
+          refused = true;
+          session.close();
+          return;
+        }
+        session.handle(request);
+      });
       const finish = () => {
         session.close();
         if (!call.writableEnded) call.end();
@@ -37,6 +83,8 @@ export function addCoordinatorServices(
   const channels = new Map<string, StreamWorkerChannel>();
   server.server.addService(workerProto.WorkerLink.service, {
     Connect: (call: grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>) => {
+      const principal = authenticate(call, 'worker');
+      if (!principal) return;
       let workerId: string | undefined;
       let channel: StreamWorkerChannel | undefined;
       const log = deps.logger.child({ peer: call.getPeer() });
@@ -50,6 +98,8 @@ export function addCoordinatorServices(
         channel = undefined;
       };
       call.on('data', (message: WorkerMessage__Output) => {
+        const claimedId = message.attachExpress?.workerId ?? message.register?.workerId;
+        if (!workerId && claimedId !== undefined && !authorized(call, principal, claimedId)) return;
         if (message.attachExpress && !workerId) {
           const main = channels.get(message.attachExpress.workerId);
           if (!main) {

@@ -3,7 +3,9 @@
 // duplicate publication inside the stream's duplicate window.
 // NATS is not needed to start: when it is unreachable the publisher keeps connecting in the
 // background, `available` stays false (the outbox holds verdicts), and onAvailable fires once it is.
-import { connect, Events, headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+// A NATS that refuses the configured credentials is a configuration error: start() fails with NATS_AUTH_FAILED.
+import { Events, headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+import { connectNats, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
 import { QuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
@@ -12,6 +14,8 @@ import type { AvailablePublisher } from '../verdict-outbox.js';
 
 export interface NatsVerdictPublisherOptions {
   servers: string[];
+  /** Credentials and TLS for NATS. */
+  security: NatsConnectSettings;
   /** How long verdict history is kept in the stream. */
   maxAgeDays: number;
   /** Window in which a repeated message id is dropped. */
@@ -41,7 +45,7 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
 
   /** Tries once to connect; when NATS is unreachable it logs and keeps trying in the background. */
   async start(): Promise<void> {
-    await this.tryConnect();
+    await this.tryConnect(true);
   }
 
   async publish(event: VerdictEvent): Promise<void> {
@@ -72,13 +76,20 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
     if (!connection.isClosed()) await connection.close();
   }
 
-  private async tryConnect(): Promise<void> {
+  /** `first`: called by start(), where a refused credential is thrown instead of retried. */
+  private async tryConnect(first = false): Promise<void> {
     const { logger, servers } = this.options;
     if (this.stopping) return;
     let connection: NatsConnection;
     try {
-      connection = await connect({ servers, name: 'quicksilver-coordinator', maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
+      connection = await connectNats({ ...this.options.security, servers, name: 'quicksilver-coordinator' }, { maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
     } catch (error) {
+      if (error instanceof QuicksilverError && error.code === 'NATS_AUTH_FAILED') {
+        if (first) throw error;
+        logger.error({ servers, code: error.code, reason: error.message, retryInMs: CONNECT_RETRY_MS }, 'NATS refused the credentials: verdicts wait in the outbox; retrying');
+        this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
+        return;
+      }
       logger.warn({ servers, err: (error as Error).message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: verdicts wait in the outbox; retrying');
       this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
       return;

@@ -7,7 +7,9 @@ import type { CoordinatorMessage__Output } from '../../../common/src/generated/q
 import type { TaskHeader__Output } from '../../../common/src/generated/quicksilver/v1/TaskHeader.js';
 import type { WorkerMessage } from '../../../common/src/generated/quicksilver/v1/WorkerMessage.js';
 import type { WorkerLinkClient } from '../../../common/src/generated/quicksilver/v1/WorkerLink.js';
-import { channelOptions, grpc, workerProto } from '../../../common/src/adapters/grpc-services.js';
+import { channelOptions, workerProto, type grpc } from '../../../common/src/adapters/grpc-services.js';
+import { clientSecurity, type ClientSecurity } from '../../../common/src/adapters/grpc-security.js';
+import type { ClientSecuritySettings } from '../../../common/src/security-config.js';
 import { QuicksilverError, toQuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
@@ -25,6 +27,8 @@ export interface TaskClassifier {
 
 export interface CoordinatorLinkOptions {
   coordinatorAddress: string;
+  /** TLS, client certificate and bearer token (docs/security.md). */
+  security: ClientSecuritySettings;
   workerId: string;
   maxBatchSize: number;
   maxInFlight: number;
@@ -49,6 +53,7 @@ type LinkStream = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage__Out
 export class CoordinatorLink implements Component {
   readonly name = 'coordinator-link';
   private readonly client: WorkerLinkClient;
+  private readonly security: ClientSecurity;
   private stream: LinkStream | undefined;
   private express: LinkStream | undefined;
   private readonly assembling = new Map<string, AssemblingTask>();
@@ -60,10 +65,12 @@ export class CoordinatorLink implements Component {
   private registered = false;
 
   constructor(private readonly options: CoordinatorLinkOptions) {
+    this.security = clientSecurity(options.security, options.logger, 'worker');
     // The channel's own reconnect backoff (gRPC default: up to 120 s) is capped like the link's, so a
     // restarted coordinator is rejoined within reconnectMaxDelayMs.
-    this.client = new workerProto.WorkerLink(options.coordinatorAddress, grpc.credentials.createInsecure(), {
+    this.client = new workerProto.WorkerLink(options.coordinatorAddress, this.security.credentials, {
       ...channelOptions,
+      ...this.security.channelOptions,
       'grpc.initial_reconnect_backoff_ms': Math.min(250, options.reconnectMaxDelayMs),
       'grpc.max_reconnect_backoff_ms': options.reconnectMaxDelayMs,
     });
@@ -99,7 +106,7 @@ export class CoordinatorLink implements Component {
   private connect(): void {
     if (this.stopping) return;
     const { logger, classifier } = this.options;
-    const stream = this.client.Connect();
+    const stream = this.client.Connect(this.security.callMetadata());
     this.stream = stream;
     stream.write({
       register: {
@@ -130,7 +137,7 @@ export class CoordinatorLink implements Component {
 
   /** After Registered: the express stream for realtime tasks. Its loss is the loss of the link. */
   private openExpress(main: LinkStream): void {
-    const express = this.client.Connect();
+    const express = this.client.Connect(this.security.callMetadata());
     this.express = express;
     express.write({ attachExpress: { workerId: this.options.workerId } });
     express.on('data', (message: CoordinatorMessage__Output) => this.onMessage(express, message));

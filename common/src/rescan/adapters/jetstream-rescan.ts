@@ -2,8 +2,9 @@
 // one durable pull consumer per job, a results stream that keeps one message per row subject, and
 // the jobs KV bucket. Used by the CLI (submit, status, export), workers (pull, publish, ack) and
 // coordinators (progress monitor). Nothing here assumes one host: every process may run anywhere.
+import { connectNats, type NatsConnectSettings } from '../../adapters/nats-connect.js';
 import {
-  AckPolicy, connect, DeliverPolicy, headers, nanos, RetentionPolicy, StorageType,
+  AckPolicy, DeliverPolicy, headers, nanos, RetentionPolicy, StorageType,
   type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type NatsConnection,
 } from 'nats';
 import { QuicksilverError } from '../../errors.js';
@@ -50,10 +51,10 @@ export class RescanJetStream {
   ) {}
 
   /** Connects and makes sure the streams and the bucket exist (creating them with `layout` when missing). */
-  static async connect(servers: string[], name: string, layout: RescanLayoutOptions = DEFAULT_RESCAN_LAYOUT): Promise<RescanJetStream> {
+  static async connect(servers: string[], name: string, layout: RescanLayoutOptions = DEFAULT_RESCAN_LAYOUT, security: NatsConnectSettings = {}): Promise<RescanJetStream> {
     let connection: NatsConnection;
     try {
-      connection = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+      connection = await connectNats({ ...security, servers, name }, { maxReconnectAttempts: -1, reconnectTimeWait: 500 });
     } catch (error) {
       throw new QuicksilverError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${(error as Error).message}`);
     }
