@@ -7,7 +7,8 @@
 //   3. conveyor latency: stations sending one sheet every few seconds, p50/p95/p99, without and with
 //      a saturating bulk (re-scan) load beside them;
 //   4. batching effect: the limit at max batch 1 vs the tuned setting;
-//   5. coordinator memory while many small images pass through it.
+//   5. coordinator memory while many small images pass through it;
+//   6. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
@@ -22,6 +23,7 @@ import { NatsServerProcess } from '../common/src/nats-server-process.js';
 import { repoRoot } from '../common/src/paths.js';
 import { renderSheet } from '../common/src/synth/index.js';
 import { InferenceEngine } from '../gpu-worker/src/inference-engine.js';
+import { rescanArchive, runRescanPhase } from './rescan-phase.js';
 import { percentile, runStation, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
 interface BenchOptions {
@@ -38,6 +40,7 @@ interface BenchOptions {
   latencySeconds: number;
   memoryImages: number;
   answerCacheSize: number;
+  rescanRows: number;
   providers: string;
   out: string;
 }
@@ -58,6 +61,7 @@ const program = new Command('bench')
   .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase').argParser(parseWhole).default(20))
   .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(parseWhole).default(10_000))
   .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends: the one per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
+  .addOption(new Option('--rescan-rows <n>', 'rows of the re-scan phase (0 = skip)').argParser(parseWhole).default(2000))
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
 
@@ -153,7 +157,7 @@ async function main(options: BenchOptions): Promise<void> {
         '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(port),
         '--max-batch-size', String(options.maxBatch), '--max-queue-delay-micros', String(options.queueDelayUs),
         '--decode-concurrency', String(Math.max(1, Math.floor(availableParallelism() / options.workers))),
-        '--execution-providers', options.providers, '--log-level', 'warn']);
+        '--execution-providers', options.providers, '--nats-servers', nats.url, '--rescan-allowed-roots', rescanArchive(dir), '--log-level', 'warn']);
       await processes.waitReady(worker, `http://127.0.0.1:${port}/readyz`);
       workerMetrics.push(`http://127.0.0.1:${port}/metrics`);
       workers.push(worker);
@@ -239,6 +243,14 @@ async function main(options: BenchOptions): Promise<void> {
         growthInSecondHalfMiB: (Math.max(...samples.slice(half)) - Math.max(...samples.slice(0, half))) / 2 ** 20,
       };
     }
+    if (options.rescanRows > 0) {
+      console.log(`6 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
+      const rescan = await runRescanPhase({
+        dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
+        stations: options.stations, intervalMs: options.intervalMs,
+      });
+      result.rescan = { ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / quiet.p99Ms };
+    }
     printTable(result);
     mkdirSync(options.out, { recursive: true });
     const file = join(options.out, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -258,6 +270,7 @@ function printTable(r: Record<string, unknown>): void {
   const b1 = r.limitBatch1 as { imagesPerSecond: number };
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
+  const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
@@ -273,7 +286,9 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | realtime stages p50/p99 ms, bulk beside      | ${stages(lat.withBulk as never)} | |
 | CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
 | CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
-${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |` : ''}`);
+${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
+| conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
+` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |` : ''}`);
 }
 
 program.action(async (options: BenchOptions) => main(options));

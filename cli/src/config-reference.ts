@@ -4,10 +4,12 @@ import { agentConfigSchema, AGENT_ENV_PREFIX } from '../../agent/src/config.js';
 import { describeSchema, type FlatSchema } from '../../common/src/config.js';
 import { COORDINATOR_ENV_PREFIX, CoordinatorConfigSchema } from '../../coordinator/src/config.js';
 import { WORKER_ENV_PREFIX, WorkerConfigSchema } from '../../gpu-worker/src/config.js';
+import { RESCAN_ENV_PREFIX, RescanClientConfigSchema } from './rescan/config.js';
 
 const sections: { title: string; command: string; schema: FlatSchema; prefix: string }[] = [
   { title: 'Coordinator', command: 'quicksilver coordinator', schema: CoordinatorConfigSchema, prefix: COORDINATOR_ENV_PREFIX },
   { title: 'GPU worker', command: 'quicksilver worker', schema: WorkerConfigSchema, prefix: WORKER_ENV_PREFIX },
+  { title: 'Re-scan commands', command: 'quicksilver rescan <submit|status|...>', schema: RescanClientConfigSchema, prefix: RESCAN_ENV_PREFIX },
   { title: 'Station agent', command: 'quicksilver agent', schema: agentConfigSchema as unknown as FlatSchema, prefix: AGENT_ENV_PREFIX },
 ];
 

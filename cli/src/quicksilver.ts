@@ -11,6 +11,7 @@ import { renderConfigurationReference } from './config-reference.js';
 import { datasetCommand } from './commands/dataset.js';
 import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { rescanCommand } from './commands/rescan.js';
 import { synthCommand } from './commands/synth.js';
 
 const program = new Command('quicksilver')
@@ -23,6 +24,7 @@ const program = new Command('quicksilver')
   .addCommand(synthCommand())
   .addCommand(datasetCommand())
   .addCommand(evaluateCommand())
+  .addCommand(rescanCommand())
   .addCommand(new Command('config-reference').description('print the configuration reference (docs/configuration.md) as Markdown')
     .action(() => { process.stdout.write(renderConfigurationReference()); }))
   .addCommand(new Command('verdict-schema').description('print the JSON Schema of the NATS verdict event (docs/schemas/verdict-event.schema.json)')

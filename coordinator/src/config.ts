@@ -30,6 +30,7 @@ export const CoordinatorConfigSchema = z.object({
   answerCacheSize: z.number().int().positive().default(50_000).describe('answered image keys remembered so a resend gets the same verdict'),
   feedbackWindow: z.number().int().min(1).default(500).describe('feedback items per model version and station in the rolling accuracy window'),
   feedbackIndexSize: z.number().int().min(1).default(100_000).describe('recent verdicts kept (and replayed from JetStream at start) so feedback can join them by key or barcode'),
+  rescanMonitorIntervalMs: z.number().int().min(0).default(2000).describe('how often re-scan job progress is recounted and exported, and finished jobs marked completed (0 = off)'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight images to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });

@@ -16,6 +16,8 @@ import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics } from './coordinator-metrics.js';
 import { Dispatcher } from './dispatcher.js';
 import { InspectionService } from './inspection-service.js';
+import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
+import { RescanMonitor } from './rescan/rescan-monitor.js';
 import { VerdictOutbox } from './verdict-outbox.js';
 
 export class Coordinator implements Component {
@@ -28,6 +30,7 @@ export class Coordinator implements Component {
   readonly outbox: VerdictOutbox;
   private readonly publisher: NatsVerdictPublisher;
   private readonly feedbackSubscriber: NatsFeedbackSubscriber;
+  readonly rescanMonitor: RescanMonitor | undefined;
   private running = false;
 
   constructor(config: CoordinatorConfig, private readonly logger: Logger, registry: Registry) {
@@ -54,6 +57,12 @@ export class Coordinator implements Component {
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
       answerCacheSize: config.answerCacheSize,
     });
+    if (config.rescanMonitorIntervalMs > 0) {
+      this.rescanMonitor = new RescanMonitor({
+        connect: () => RescanJetStream.connect(config.natsServers, 'quicksilver-coordinator-rescan', undefined, config),
+        intervalMs: config.rescanMonitorIntervalMs, logger: logger.child({ component: 'rescan' }), registry,
+      });
+    }
     const access = accessPolicyFor(config, logger);
     this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES, credentials: serverCredentials(config, logger, 'coordinator') });
     addFeedbackService(this.grpc, this.feedback);
@@ -69,9 +78,11 @@ export class Coordinator implements Component {
     try {
       await this.publisher.start();
       await this.feedbackSubscriber.start();
+      await this.rescanMonitor?.start();
       await this.grpc.start();
     } catch (error) {
       // e.g. NATS_AUTH_FAILED: release what started so the process can exit with the error.
+      await this.rescanMonitor?.stop();
       await this.feedbackSubscriber.stop();
       await this.publisher.stop();
       await this.outbox.stop(AbortSignal.timeout(1000));
@@ -92,6 +103,7 @@ export class Coordinator implements Component {
     this.dispatcher.close();
     await this.grpc.stop(signal);
     await this.feedbackSubscriber.stop();
+    await this.rescanMonitor?.stop();
     await this.outbox.stop(signal);
     await this.publisher.stop();
     await this.metricsServer.stop();

@@ -28,6 +28,11 @@ export const WorkerConfigSchema = z.object({
   metricsHost: z.string().default('0.0.0.0').describe('interface of the /metrics HTTP server'),
   metricsPort: z.number().int().min(0).max(65535).default(9465).describe('port of the /metrics HTTP server (0 picks a free one)'),
   reconnectMaxDelayMs: z.number().int().positive().default(10_000).describe('longest pause between reconnection attempts to the coordinator'),
+  natsServers: z.array(z.string()).default([]).describe('NATS servers to pull re-scan work from (comma-separated; empty = no re-scan work on this worker)'),
+  rescanAllowedRoots: z.array(z.string()).default([]).describe('folders re-scan image paths must lie under (symlinks resolved); http(s) URLs are always allowed'),
+  rescanMaxInFlight: z.number().int().min(0).default(0).describe('re-scan rows in flight at most, conveyor tasks counted first (0 = the link\'s maxInFlight)'),
+  rescanMaxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest re-scan image read, in bytes'),
+  rescanHttpTimeoutMs: z.number().int().positive().default(30_000).describe('time allowed to download one re-scan image over http(s)'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight tasks to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });

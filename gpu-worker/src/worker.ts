@@ -9,6 +9,8 @@ import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
 import type { WorkerConfig } from './config.js';
 import { InferenceEngine } from './inference-engine.js';
+import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
+import { RescanRunner } from './rescan/rescan-runner.js';
 
 export class Worker implements Component {
   readonly name = 'worker';
@@ -16,6 +18,7 @@ export class Worker implements Component {
   readonly health: GrpcServer;
   readonly metricsServer: MetricsServer;
   private link: CoordinatorLink | undefined;
+  private rescan: RescanRunner | undefined;
   private started = false;
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
@@ -35,6 +38,10 @@ export class Worker implements Component {
     });
   }
 
+  private get linkMaxInFlight(): number {
+    return this.config.maxInFlight || 3 * this.config.maxBatchSize;
+  }
+
   async start(): Promise<void> {
     await this.metricsServer.start();
     await this.health.start();
@@ -46,11 +53,21 @@ export class Worker implements Component {
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
     this.link = new CoordinatorLink({
       coordinatorAddress: this.config.coordinatorAddress, security: this.config, workerId: this.config.workerId,
-      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.config.maxInFlight || 3 * this.config.maxBatchSize,
+      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
     await this.link.start();
+    if (this.config.natsServers.length > 0) {
+      this.rescan = new RescanRunner({
+        connect: () => RescanJetStream.connect(this.config.natsServers, `quicksilver-worker-${this.config.workerId}`),
+        classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || this.linkMaxInFlight,
+        realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots,
+        maxImageBytes: this.config.rescanMaxImageBytes, httpTimeoutMs: this.config.rescanHttpTimeoutMs, jobsRefreshMs: 1000,
+        logger: this.logger.child({ component: 'rescan' }), registry: this.registry,
+      });
+      await this.rescan.start();
+    }
     this.started = true;
     this.logger.info({ worker: this.config.workerId, provider: this.engine.executionProvider, models: this.engine.models }, 'worker started');
   }
@@ -59,6 +76,7 @@ export class Worker implements Component {
     if (!this.started) return;
     this.started = false;
     this.health.setServing(false);
+    await this.rescan?.stop(signal);
     await this.link?.stop(signal);
     await this.engine.stop(signal);
     await this.health.stop(signal);

@@ -1,0 +1,135 @@
+// A re-scan test bed of real processes: nats-server, coordinator and workers started as `quicksilver`
+// CLI processes (so they can be SIGKILLed), the fast tiny CNN, small generated JPEGs in an archive
+// folder, and manifests written as streams.
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { freePort, LocalProcesses, type RunningProcess } from '../../common/src/local-processes.js';
+import { NatsServerProcess } from '../../common/src/nats-server-process.js';
+import { cliEntry } from '../../common/src/paths.js';
+import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
+import type { RescanResult } from '../../common/src/rescan/records.js';
+import { writeTinyCnnModel } from '../support/tiny-cnn-model.js';
+
+export interface RescanFixture {
+  dir: string;
+  archive: string;
+  nats: NatsServerProcess;
+  store: RescanJetStream;
+  coordinator: RunningProcess;
+  coordinatorMetricsPort: number;
+  workers: RunningProcess[];
+  startCoordinator(): Promise<RunningProcess>;
+  startWorker(name: string): Promise<RunningProcess>;
+  /** Runs `quicksilver rescan <args>` with this fixture's NATS and roots; resolves with stdout/stderr. */
+  cli(args: string[], onStderr?: (text: string) => void): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+export const IMAGE_COUNT = 16;
+
+/** Workers serve tiny-cnn 1.0.0 and, with `secondModel`, tiny-cnn 2.0.0 (other weights) for diff reports. */
+export async function startRescanFixture(options: { workers: number; secondModel?: boolean }): Promise<RescanFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'qs-rescan-'));
+  const archive = join(dir, 'archive');
+  mkdirSync(archive, { recursive: true });
+  for (let i = 0; i < IMAGE_COUNT; i++) {
+    const jpeg = await sharp({ create: { width: 48, height: 64, channels: 3, background: { r: 120 + i * 8, g: 200 - i * 6, b: 90 + i * 4 } } }).jpeg().toBuffer();
+    await sharp(jpeg).toFile(join(archive, `sheet-${i}.jpg`));
+  }
+  const modelsDir = join(dir, 'models');
+  await writeTinyCnnModel(modelsDir, { size: 16, version: '1.0.0' });
+  if (options.secondModel) await writeTinyCnnModel(modelsDir, { size: 16, version: '2.0.0', seed: 777 });
+  const nats = new NatsServerProcess(join(dir, 'nats'));
+  await nats.start();
+  const processes = new LocalProcesses(join(dir, 'logs'));
+  // If the test process dies (e.g. the runner's timeout sends SIGTERM), take its children with it.
+  const spawned: RunningProcess[] = [];
+  const killChildren = () => { for (const { child } of spawned) if (child.exitCode === null) child.kill('SIGKILL'); };
+  const onSignal = () => { killChildren(); process.exit(1); };
+  process.once('exit', killChildren);
+  process.once('SIGTERM', onSignal);
+  const start = (name: string, args: string[]) => {
+    const running = processes.start(name, args);
+    spawned.push(running);
+    return running;
+  };
+  const grpcPort = await freePort();
+  const coordinatorMetricsPort = await freePort();
+  let generation = 0;
+
+  const fixture: RescanFixture = {
+    dir, archive, nats, coordinatorMetricsPort, workers: [],
+    store: await RescanJetStream.connect([nats.url], 'qs-test'),
+    coordinator: undefined as unknown as RunningProcess,
+    async startCoordinator() {
+      const coordinator = start(`coordinator-${++generation}`, ['coordinator', '--grpc-address', `127.0.0.1:${grpcPort}`, '--metrics-host', '127.0.0.1',
+        '--metrics-port', String(coordinatorMetricsPort), '--nats-servers', nats.url, '--outbox-dir', join(dir, 'outbox'), '--rescan-monitor-interval-ms', '1000',
+        '--log-level', 'warn']);
+      await processes.waitReady(coordinator, `http://127.0.0.1:${coordinatorMetricsPort}/readyz`, 60_000);
+      fixture.coordinator = coordinator;
+      return coordinator;
+    },
+    async startWorker(name) {
+      const metricsPort = await freePort();
+      const worker = start(name, ['worker', '--coordinator-address', `127.0.0.1:${grpcPort}`, '--worker-id', name, '--models-dir', modelsDir,
+        '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--execution-providers', 'cpu',
+        '--decode-concurrency', '2', '--intra-op-threads', '1', '--max-batch-size', '32', '--max-in-flight', '96',
+        '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn']);
+      await processes.waitReady(worker, `http://127.0.0.1:${metricsPort}/readyz`, 60_000);
+      fixture.workers.push(worker);
+      return worker;
+    },
+    async cli(args, onStderr) {
+      const child = spawn(process.execPath, [cliEntry(), 'rescan', ...args, '--nats-servers', nats.url, '--allowed-roots', archive], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); onStderr?.(d.toString()); });
+      const [code] = await once(child, 'exit') as [number];
+      return { code, stdout, stderr };
+    },
+    async stop() {
+      await fixture.store.close().catch(() => {});
+      await processes.stopAll(5000);
+      process.off('exit', killChildren);
+      process.off('SIGTERM', onSignal);
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await fixture.startCoordinator();
+  for (let i = 1; i <= options.workers; i++) await fixture.startWorker(`worker-${i}`);
+  return fixture;
+}
+
+/** Writes a CSV manifest of `rows` data rows over the archive's images; `bad` maps a row index to a raw CSV line. */
+export async function writeManifest(file: string, archive: string, rows: number, bad: Map<number, string> = new Map()): Promise<void> {
+  const out = createWriteStream(file);
+  out.write('barcode,image_uri,taxon\n');
+  for (let i = 1; i <= rows; i++) {
+    const line = bad.get(i) ?? `QS${String(i).padStart(7, '0')},${archive}/sheet-${i % IMAGE_COUNT}.jpg,Quercus\n`;
+    if (!out.write(line)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+/** Every result of a job, checked to name each manifest line at most once. */
+export async function collectResults(store: RescanJetStream, jobId: string): Promise<Map<number, RescanResult>> {
+  const byLine = new Map<number, RescanResult>();
+  for await (const result of store.results(jobId)) {
+    if (byLine.has(result.line)) throw new Error(`line ${result.line} has two results`);
+    byLine.set(result.line, result);
+  }
+  return byLine;
+}
+
+/** Resident set size of a process (Linux /proc), in bytes. */
+export function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}

@@ -1,0 +1,91 @@
+// Manifest parsing and URI checks: CSV and JSON Lines, row-by-row validation with line numbers,
+// path traversal and paths outside the allowed roots refused with a reason.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { checkImageUri, readImage } from '../../common/src/rescan/image-uri.js';
+import { readManifest, type ManifestEntry } from '../../common/src/rescan/manifest.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'qs-manifest-unit-'));
+const root = join(dir, 'archive');
+mkdirSync(root);
+const collect = async (file: string) => {
+  const entries: ManifestEntry[] = [];
+  for await (const entry of readManifest(file, { allowedRoots: [root] })) entries.push(entry);
+  return entries;
+};
+const reasons = (entries: ManifestEntry[]) => entries.flatMap((e) => (e.ok ? [] : [`${e.line}: ${e.reason}`]));
+
+describe('re-scan manifest', () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads CSV with aliased headers and reports each bad row with its line, going on after it', async () => {
+    const file = join(dir, 'm.csv');
+    writeFileSync(file, [
+      'Catalog Number,Image URI,Taxon,Family,Collection,extra',
+      `A1,${root}/a.jpg,Quercus robur,Fagaceae,HERB,ignored`,
+      `A2,https://images.example.org/a2.jpg,,,`,
+      `A3,${root}/../secret.jpg`,
+      `A4,/etc/passwd`,
+      `,${root}/b.jpg`,
+      `A6,images/c.jpg`,
+      `A7,"${root}/quoted, with comma.jpg"`,
+      `A8,ftp://host/x.jpg`,
+      '',
+      `A9,file://${root}/d.jpg,Pinus`,
+    ].join('\n'));
+    const entries = await collect(file);
+    assert.deepEqual(entries.filter((e) => e.ok).map((e) => e.ok && [e.item.line, e.item.barcode, e.item.uri, e.item.taxon]), [
+      [2, 'A1', `${root}/a.jpg`, 'Quercus robur'], [3, 'A2', 'https://images.example.org/a2.jpg', undefined],
+      [8, 'A7', `${root}/quoted, with comma.jpg`, undefined], [11, 'A9', `file://${root}/d.jpg`, 'Pinus'],
+    ]);
+    assert.deepEqual(reasons(entries), [
+      `4: uri: path traversal ('..') in ${root}/../secret.jpg`,
+      `5: uri: path /etc/passwd is outside the allowed roots (${root})`,
+      '6: barcode: missing',
+      '7: uri: relative path images/c.jpg: give an absolute path under an allowed root',
+      '9: uri: unsupported URI scheme in ftp://host/x.jpg: use an absolute path, file://, http:// or https://',
+    ]);
+  });
+
+  it('reads JSON Lines, reporting lines that are not JSON objects', async () => {
+    const file = join(dir, 'm.jsonl');
+    writeFileSync(file, [
+      JSON.stringify({ barcode: 'J1', uri: `${root}/j1.jpg`, family: 'Rosaceae' }),
+      '{not json',
+      '[1,2]',
+      JSON.stringify({ catalogNumber: 'J4', imageUrl: 'http://x.org/j4.png' }),
+      JSON.stringify({ barcode: 'J5\u0007', uri: `${root}/j5.jpg` }),
+    ].join('\n'));
+    const entries = await collect(file);
+    assert.deepEqual(entries.filter((e) => e.ok).map((e) => e.ok && [e.item.line, e.item.barcode, e.item.family]), [[1, 'J1', 'Rosaceae'], [4, 'J4', undefined]]);
+    const bad = reasons(entries);
+    assert.equal(bad.length, 3);
+    assert.match(bad[0]!, /^2: not valid JSON/);
+    assert.equal(bad[1], '3: a JSON Lines row must be an object');
+    assert.equal(bad[2], '5: barcode: must not contain control characters');
+  });
+
+  it('refuses a CSV whose header names no barcode or no image column', async () => {
+    const file = join(dir, 'noheader.csv');
+    writeFileSync(file, 'name,path\nx,/a.jpg\n');
+    await assert.rejects(collect(file), /must name a barcode \(or catalog number\) column and an image URI column; it has: name, path/);
+  });
+
+  it('reads images only under the roots, with symlinks resolved', async () => {
+    writeFileSync(join(root, 'ok.jpg'), Buffer.from([0xff, 0xd8, 0xff]));
+    writeFileSync(join(dir, 'outside.jpg'), Buffer.from([1, 2, 3]));
+    symlinkSync(join(dir, 'outside.jpg'), join(root, 'link.jpg'));
+    writeFileSync(join(root, 'empty.jpg'), '');
+    const options = { allowedRoots: [root], maxBytes: 1024, httpTimeoutMs: 1000 };
+    assert.equal((await readImage(`${root}/ok.jpg`, options)).length, 3);
+    await assert.rejects(readImage(`${root}/link.jpg`, options), (e: Error & { code?: string }) => e.code === 'INVALID_METADATA' && /outside the allowed roots/.test(e.message));
+    await assert.rejects(readImage(`${root}/missing.jpg`, options), (e: Error & { code?: string }) => e.code === 'INVALID_METADATA' && /ENOENT/.test(e.message));
+    await assert.rejects(readImage(`${root}/empty.jpg`, options), (e: Error & { code?: string }) => e.code === 'IMAGE_EMPTY');
+    await assert.rejects(readImage(`${root}/ok.jpg`, { ...options, maxBytes: 2 }), (e: Error & { code?: string }) => e.code === 'IMAGE_TOO_LARGE');
+    assert.throws(() => checkImageUri(`${root}/a.jpg`, []), /no allowed roots are configured/);
+    assert.throws(() => checkImageUri(`${root}2/a.jpg`, [root]), /outside the allowed roots/);
+  });
+});
