@@ -10,12 +10,12 @@ import { collectResults, rssBytes, startRescanFixture, writeManifest, type Resca
 
 const ROWS = Number(process.env.QS_TEST_RESCAN_ROWS ?? 100_000); // smaller while developing
 
-describe('re-scan of a 100,000-row manifest', { timeout: 300_000 }, () => {
+describe('re-scan of a 100,000-row manifest', { timeout: 900_000 }, () => {
   let fixture: RescanFixture;
   before(async () => { fixture = await startRescanFixture({ workers: 2 }); });
   after(async () => { await fixture?.stop(); });
 
-  it('accounts for every row exactly once, with the coordinator memory flat and progress reported', async (t) => {
+  it('accounts for every row exactly once, with the coordinator memory flat and progress reported', { timeout: 900_000 }, async (t) => {
     const manifest = join(fixture.dir, 'manifest.csv');
     const bad = new Map<number, string>([
       [10, 'QS-BAD-1,relative.jpg,Quercus\n'],
