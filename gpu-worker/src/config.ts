@@ -1,7 +1,7 @@
 // gpu-worker configuration (env prefix QS_WORKER). Every field: default + description.
 import { cpus, hostname } from 'node:os';
 import { z } from 'zod';
-import { clientSecurityFields } from '../../common/src/security-config.js';
+import { clientSecurityFields, natsSecurityFields } from '../../common/src/security-config.js';
 
 export const WORKER_ENV_PREFIX = 'QS_WORKER';
 
@@ -29,6 +29,7 @@ export const WorkerConfigSchema = z.object({
   metricsPort: z.number().int().min(0).max(65535).default(9465).describe('port of the /metrics HTTP server (0 picks a free one)'),
   reconnectMaxDelayMs: z.number().int().positive().default(10_000).describe('longest pause between reconnection attempts to the coordinator'),
   natsServers: z.array(z.string()).default([]).describe('NATS servers to pull re-scan work from (comma-separated; empty = no re-scan work on this worker)'),
+  ...natsSecurityFields,
   rescanAllowedRoots: z.array(z.string()).default([]).describe('folders re-scan image paths must lie under (symlinks resolved); http(s) URLs are always allowed'),
   rescanMaxInFlight: z.number().int().min(0).default(0).describe('re-scan rows in flight at most, conveyor tasks counted first (0 = the link\'s maxInFlight)'),
   rescanMaxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest re-scan image read, in bytes'),

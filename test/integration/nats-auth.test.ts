@@ -2,7 +2,7 @@
 // the dev CA) refuses a wrong or missing credential with a clear NATS_AUTH_FAILED, and a coordinator
 // configured with the right ones publishes verdicts that an authenticated subscriber receives.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { Coordinator } from '../../coordinator/src/coordinator.js';
 import { loadConfig } from '../../common/src/config.js';
 import { QuicksilverError } from '../../common/src/errors.js';
 import { NatsServerProcess } from '../../common/src/nats-server-process.js';
-import { repoRoot } from '../../common/src/paths.js';
+import { cliEntry, repoRoot } from '../../common/src/paths.js';
 import { renderSheet } from '../../common/src/synth/index.js';
 import { VerdictEventSchema, type VerdictEvent } from '../../common/src/verdict-event.js';
 import { silentLogger, startCluster, until, type Cluster } from '../helpers/cluster.js';
@@ -62,6 +62,18 @@ describe('NATS with credentials', { timeout: 120_000 }, () => {
     const accepted = new Coordinator(config(PASSWORD), silentLogger, createRegistry('coordinator'));
     await accepted.start();
     await accepted.stop(AbortSignal.timeout(5000));
+  });
+
+  it('the rescan CLI uses the NATS credentials from its environment: refused with the wrong password, served with the right one', () => {
+    const rescanList = (password: string) => spawnSync(process.execPath, [cliEntry(), 'rescan', 'list', '--nats-servers', nats.url, '--nats-user', 'quicksilver'], {
+      encoding: 'utf8', timeout: 60_000, env: { ...process.env, QS_RESCAN_NATS_PASSWORD: password },
+    });
+    const refused = rescanList('wrong-password');
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /password/i);
+    assert.ok(!refused.stderr.includes('wrong-password'), 'the password is not echoed');
+    const served = rescanList(PASSWORD);
+    assert.equal(served.status, 0, served.stderr);
   });
 });
 

@@ -21,7 +21,7 @@ const configOf = (options: Record<string, unknown>): RescanClientConfig => {
   return loadConfig(RescanClientConfigSchema, RESCAN_ENV_PREFIX, { ...flagsFrom(rest), env: process.env });
 };
 const withStore = async <T>(config: RescanClientConfig, run: (store: RescanJetStream) => Promise<T>): Promise<T> => {
-  const store = await RescanJetStream.connect(config.natsServers, 'quicksilver-rescan-cli');
+  const store = await RescanJetStream.connect(config.natsServers, 'quicksilver-rescan-cli', undefined, config);
   try {
     return await run(store);
   } finally {
