@@ -1,4 +1,5 @@
-// Who may talk to the coordinator: stations (Inspect) and workers (WorkerLink). A caller proves its
+// Who may talk to the coordinator: stations (Inspect), workers (WorkerLink) and curators (Feedback:
+// ground truth that moves the accuracy gauges, so it needs an identity too). A caller proves its
 // identity with a bearer token from the token file, or with a client certificate (mutual TLS) whose
 // subject CN is "<role>:<id>" (e.g. "station:conveyor-1", "worker:gpu-a"). Transport-free: the gRPC
 // adapter hands in the token and the verified certificate's CN.
@@ -7,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { QuicksilverError } from './errors.js';
 
-export type Role = 'station' | 'worker';
+export type Role = 'station' | 'worker' | 'curator';
 export interface Principal {
   role: Role;
   id: string;
@@ -18,10 +19,11 @@ export interface Principal {
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TOKEN = z.string().min(16, 'tokens must be at least 16 characters');
 
-/** The token file: `{ "stations": { "<station id>": "<token>" }, "workers": { "<worker id>": "<token>" } }`. */
+/** The token file: `{ "stations": { "<station id>": "<token>" }, "workers": { "<worker id>": "<token>" }, "curators": { "<curator id>": "<token>" } }`. */
 export const TokenFileSchema = z.object({
   stations: z.record(z.string().regex(ID), TOKEN).default({}),
   workers: z.record(z.string().regex(ID), TOKEN).default({}),
+  curators: z.record(z.string().regex(ID), TOKEN).default({}),
 }).strict();
 
 /** Why a caller was refused; the label of quicksilver_coordinator_auth_failures_total. */
@@ -53,6 +55,7 @@ export class AccessPolicy {
   constructor(private readonly options: AccessPolicyOptions) {
     for (const [id, token] of Object.entries(options.tokens?.stations ?? {})) this.entries.push({ principal: { role: 'station', id, via: 'token' }, digest: digest(token) });
     for (const [id, token] of Object.entries(options.tokens?.workers ?? {})) this.entries.push({ principal: { role: 'worker', id, via: 'token' }, digest: digest(token) });
+    for (const [id, token] of Object.entries(options.tokens?.curators ?? {})) this.entries.push({ principal: { role: 'curator', id, via: 'token' }, digest: digest(token) });
   }
 
   /** Reads and validates a token file; a bad file is a CONFIG_INVALID naming it. */
@@ -89,8 +92,8 @@ export class AccessPolicy {
       principal = this.lookup(bearer);
       if (!principal) throw new AuthError('invalid_token', 'the bearer token is not valid');
     } else if (credentials.certificateCn !== undefined && this.options.clientCertificates) {
-      const match = /^(station|worker):([A-Za-z0-9._:-]{1,128})$/.exec(credentials.certificateCn);
-      if (!match) throw new AuthError('invalid_certificate_identity', `client certificate CN '${credentials.certificateCn}' is not "station:<id>" or "worker:<id>"`);
+      const match = /^(station|worker|curator):([A-Za-z0-9._:-]{1,128})$/.exec(credentials.certificateCn);
+      if (!match) throw new AuthError('invalid_certificate_identity', `client certificate CN '${credentials.certificateCn}' is not "station:<id>", "worker:<id>" or "curator:<id>"`);
       principal = { role: match[1] as Role, id: match[2]!, via: 'certificate' };
     } else {
       throw new AuthError('missing_credentials', `no credentials: send 'authorization: Bearer <token>' metadata${this.options.clientCertificates ? " or a client certificate signed by the coordinator's client CA (an untrusted certificate counts as none)" : ''}`);

@@ -65,7 +65,7 @@ export class Coordinator implements Component {
     }
     const access = accessPolicyFor(config, logger);
     this.grpc = new GrpcServer({ address: config.grpcAddress, logger, serviceNames: SERVICE_NAMES, credentials: serverCredentials(config, logger, 'coordinator') });
-    addFeedbackService(this.grpc, this.feedback);
+    addFeedbackService(this.grpc, this.feedback, { access, authFailures: metrics.authFailures, logger });
     addCoordinatorServices(this.grpc, {
       inspection: this.inspection, dispatcher: this.dispatcher, heartbeatIntervalMs: config.heartbeatIntervalMs, logger, access, authFailures: metrics.authFailures,
     });

@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import { Agent, type VerdictEvent as AgentVerdict } from '../../agent/src/agent.js';
 import { InspectionClient } from '../../agent/src/adapters/inspection-client.js';
 import { agentConfigSchema, resolveAgentOptions } from '../../agent/src/config.js';
+import { channelOptions, feedbackProto, grpc } from '../../common/src/adapters/grpc-services.js';
 import { loadConfig } from '../../common/src/config.js';
 import type { QuicksilverError } from '../../common/src/errors.js';
 import { REDACTED_KEYS } from '../../common/src/logger.js';
@@ -39,6 +40,7 @@ describe('access control: TLS, mutual TLS and tokens on the gRPC links', { timeo
   let certs: string;
   let rogue: string;
   let coordinatorAddress: string;
+  const CURATOR_TOKEN = 'curator-one-token-for-feedback-0001';
   const tokens = () => JSON.parse(readFileSync(join(certs, 'tokens.json'), 'utf8')) as { stations: Record<string, string>; workers: Record<string, string> };
 
   const noSecurity: ClientSecuritySettings = { tlsCaFile: '', tlsCertFile: '', tlsKeyFile: '', tlsServerName: '', authTokenFile: '' };
@@ -77,6 +79,7 @@ describe('access control: TLS, mutual TLS and tokens on the gRPC links', { timeo
     rogue = join(dir, 'rogue');
     devCerts(certs, 's1,s2', 'test-worker-1,test-worker-2');
     devCerts(rogue, 's1', 'test-worker-1'); // same names, another CA: nothing from here may be trusted
+    writeFileSync(join(certs, 'tokens.json'), JSON.stringify({ ...tokens(), curators: { 'curator-1': CURATOR_TOKEN } }));
     cluster = await startCluster({
       workers: 0,
       logger: capturingLogger,
@@ -94,6 +97,23 @@ describe('access control: TLS, mutual TLS and tokens on the gRPC links', { timeo
 
   after(async () => {
     await cluster?.stop();
+  });
+
+  it('feedback needs a curator credential: none is UNAUTHENTICATED, a station token PERMISSION_DENIED, a curator token reaches the feedback check', async () => {
+    const client = new feedbackProto.Feedback(coordinatorAddress, grpc.credentials.createSsl(readFileSync(join(certs, 'ca.crt'))), channelOptions);
+    const submit = (token?: string, curator = '') => new Promise<number>((resolve) => {
+      const metadata = new grpc.Metadata();
+      if (token) metadata.set('authorization', `Bearer ${token}`);
+      client.Submit({ idempotencyKey: `s1:${'cd'.repeat(32)}`, contaminated: true, curator, method: 'xrf' }, metadata, (error) => resolve(error?.code ?? grpc.status.OK));
+    });
+    try {
+      assert.equal(await submit(), grpc.status.UNAUTHENTICATED);
+      assert.equal(await submit(tokens().stations.s1), grpc.status.PERMISSION_DENIED);
+      assert.equal(await submit(CURATOR_TOKEN, 'another-curator'), grpc.status.PERMISSION_DENIED, 'a curator may not sign as another');
+      assert.equal(await submit(CURATOR_TOKEN), grpc.status.NOT_FOUND, 'authenticated: refused only because no such verdict exists');
+    } finally {
+      client.close();
+    }
   });
 
   it('refuses an agent without credentials: UNAUTHENTICATED, counted and logged', async () => {

@@ -14,7 +14,7 @@ import { CoordinatorConfigSchema } from '../../coordinator/src/config.js';
 import { Coordinator } from '../../coordinator/src/coordinator.js';
 import { silentLogger } from '../helpers/cluster.js';
 
-const tokens = { stations: { s1: 'station-one-token-0123456789', s2: 'station-two-token-0123456789' }, workers: { w1: 'worker-one-token-0123456789' } };
+const tokens = { stations: { s1: 'station-one-token-0123456789', s2: 'station-two-token-0123456789' }, workers: { w1: 'worker-one-token-0123456789' }, curators: { c1: 'curator-one-token-0123456789' } };
 const refusal = (reason: string, code: string) => (error: unknown) => error instanceof AuthError && error.reason === reason && error.code === code;
 
 describe('AccessPolicy', { timeout: 5000 }, () => {
@@ -30,6 +30,16 @@ describe('AccessPolicy', { timeout: 5000 }, () => {
     const s1 = policy.authenticate('station', { authorization: 'bearer station-one-token-0123456789' });
     policy.authorize(s1, 's1');
     assert.throws(() => policy.authorize(s1, 's2'), refusal('identity_mismatch', 'PERMISSION_DENIED'));
+  });
+
+  it('knows curators (feedback) by token or certificate, and keeps them out of the station and worker roles', () => {
+    const policy = new AccessPolicy({ tokens, clientCertificates: true });
+    const c1 = policy.authenticate('curator', { authorization: 'Bearer curator-one-token-0123456789' });
+    assert.deepEqual(c1, { role: 'curator', id: 'c1', via: 'token' });
+    assert.deepEqual(policy.authenticate('curator', { certificateCn: 'curator:herbarium-lab' }), { role: 'curator', id: 'herbarium-lab', via: 'certificate' });
+    assert.throws(() => policy.authenticate('station', { authorization: 'Bearer curator-one-token-0123456789' }), refusal('wrong_role', 'PERMISSION_DENIED'));
+    assert.throws(() => policy.authenticate('curator', { authorization: 'Bearer station-one-token-0123456789' }), refusal('wrong_role', 'PERMISSION_DENIED'));
+    assert.throws(() => policy.authorize(c1, 'someone-else'), refusal('identity_mismatch', 'PERMISSION_DENIED'));
   });
 
   it('without a token file or client CA nothing is enforced; a certificate alone is not an identity without mTLS', () => {

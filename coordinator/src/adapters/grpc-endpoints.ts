@@ -21,12 +21,30 @@ export const SERVICE_NAMES = ['quicksilver.v1.Inspection', 'quicksilver.v1.Worke
 
 const FEEDBACK_STATUS = { invalid_json: grpc.status.INVALID_ARGUMENT, invalid_schema: grpc.status.INVALID_ARGUMENT, unknown_verdict: grpc.status.NOT_FOUND, duplicate: grpc.status.ALREADY_EXISTS } as const;
 
-/** Feedback over gRPC: the same tracker as the NATS subject; a refusal is a status error naming the reason. */
-export function addFeedbackService(server: GrpcServer, tracker: FeedbackTracker): void {
+/**
+ * Feedback over gRPC: the same tracker as the NATS subject; a refusal is a status error naming the reason.
+ * When access control is enforced the caller needs a curator credential, and `curator` (filled in when
+ * empty) must be that curator.
+ */
+export function addFeedbackService(server: GrpcServer, tracker: FeedbackTracker, deps: { access: AccessPolicy; authFailures: Counter<'reason'>; logger: Logger }): void {
   server.server.addService(feedbackProto.Feedback.service, {
     Submit: (call: grpc.ServerUnaryCall<FeedbackRequest__Output, FeedbackReply>, callback: grpc.sendUnaryData<FeedbackReply>) => {
       const r = call.request;
-      const reply = tracker.submit({ schema: 'quicksilver.feedback.v1', idempotencyKey: r.idempotencyKey, barcode: r.barcode, contaminated: r.contaminated, curator: r.curator, method: r.method });
+      let curator = r.curator;
+      try {
+        const principal = deps.access.authenticate('curator', callCredentials(call));
+        if (principal.via !== 'none') {
+          curator ||= principal.id;
+          deps.access.authorize(principal, curator);
+        }
+      } catch (error) {
+        if (!(error instanceof AuthError)) throw error;
+        deps.authFailures.inc({ reason: error.reason });
+        deps.logger.warn({ peer: call.getPeer(), code: error.code, reason: error.reason, detail: error.message }, 'call refused by access control');
+        callback(toGrpcError(error));
+        return;
+      }
+      const reply = tracker.submit({ schema: 'quicksilver.feedback.v1', idempotencyKey: r.idempotencyKey, barcode: r.barcode, contaminated: r.contaminated, curator, method: r.method });
       if (reply.accepted) {
         callback(null, { outcome: reply.outcome, modelVersion: reply.modelVersion, stationId: reply.stationId, idempotencyKey: reply.idempotencyKey });
       } else {
