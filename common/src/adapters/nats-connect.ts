@@ -58,3 +58,41 @@ export async function connectNats(settings: NatsConnectSettings & { servers: str
     throw new QuicksilverError('UNAVAILABLE', `cannot connect to NATS at ${settings.servers.join(',')}: ${(error as Error).message}`, { cause: error });
   }
 }
+
+export interface BackgroundConnectOptions {
+  /** Pause between attempts; also NATS's own reconnect wait once connected. */
+  retryMs: number;
+  /** True once the owner stops: no more attempts, and a connection made meanwhile is closed. */
+  isStopped(): boolean;
+  /** Called with each failed attempt's error (for the owner's log line) before the next try. */
+  onRetry(error: Error): void;
+  onConnected(connection: NatsConnection): Promise<void> | void;
+  /** A refused credential on the first attempt is thrown instead of retried (fail at start on a bad config). */
+  failFastOnAuth?: boolean;
+}
+
+/**
+ * Connects now, or keeps trying every retryMs in the background until it connects or the owner
+ * stops (NATS need not be up for a process to start). `firstAttempt` settles after the first try.
+ */
+export function connectNatsInBackground(settings: NatsConnectSettings & { servers: string[]; name: string }, options: BackgroundConnectOptions): { firstAttempt: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = async (first: boolean): Promise<void> => {
+    if (options.isStopped()) return;
+    let connection: NatsConnection;
+    try {
+      connection = await connectNats(settings, { maxReconnectAttempts: -1, reconnectTimeWait: options.retryMs });
+    } catch (error) {
+      if (first && options.failFastOnAuth && error instanceof QuicksilverError && error.code === 'NATS_AUTH_FAILED') throw error;
+      options.onRetry(error as Error);
+      timer = setTimeout(() => void attempt(false), options.retryMs);
+      return;
+    }
+    if (options.isStopped()) {
+      await connection.close();
+      return;
+    }
+    await options.onConnected(connection);
+  };
+  return { firstAttempt: attempt(true), cancel: () => clearTimeout(timer) };
+}

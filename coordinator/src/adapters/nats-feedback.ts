@@ -4,7 +4,7 @@
 // is answered (when it has a reply subject) with FeedbackReply JSON; a bad one is counted, never fatal.
 // NATS is not needed to start: while it is unreachable the subscriber keeps connecting in the background.
 import { DeliverPolicy, type NatsConnection } from 'nats';
-import { connectNats, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
+import { connectNatsInBackground, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
 import { FEEDBACK_QUEUE_GROUP, FEEDBACK_SUBJECT_PREFIX } from '../../../common/src/feedback.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
@@ -26,7 +26,7 @@ export interface NatsFeedbackOptions {
 export class NatsFeedbackSubscriber implements Component {
   readonly name = 'nats-feedback';
   private connection: NatsConnection | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private cancelConnect: () => void = () => {};
   private stopping = false;
   private readonly decoder = new TextDecoder();
   private readonly encoder = new TextEncoder();
@@ -35,24 +35,17 @@ export class NatsFeedbackSubscriber implements Component {
 
   /** Tries once to connect (then warms and subscribes); when NATS is unreachable it logs and keeps trying in the background. */
   async start(): Promise<void> {
-    await this.tryConnect();
+    const connecting = connectNatsInBackground({ ...this.options.security, servers: this.options.servers, name: 'quicksilver-coordinator-feedback' }, {
+      retryMs: CONNECT_RETRY_MS, isStopped: () => this.stopping,
+      onRetry: (error) => this.options.logger.warn({ err: error.message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: feedback is not received yet; retrying'),
+      onConnected: (connection) => this.onConnected(connection),
+    });
+    this.cancelConnect = connecting.cancel;
+    await connecting.firstAttempt;
   }
 
-  private async tryConnect(): Promise<void> {
+  private async onConnected(connection: NatsConnection): Promise<void> {
     const { logger, tracker } = this.options;
-    if (this.stopping) return;
-    let connection: NatsConnection;
-    try {
-      connection = await connectNats({ ...this.options.security, servers: this.options.servers, name: 'quicksilver-coordinator-feedback' }, { maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
-    } catch (error) {
-      logger.warn({ err: (error as Error).message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: feedback is not received yet; retrying');
-      this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
-      return;
-    }
-    if (this.stopping) {
-      await connection.close();
-      return;
-    }
     this.connection = connection;
     const warmed = await this.warmIndex(connection).catch((error: Error) => {
       logger.warn({ err: error.message }, 'could not replay verdict history for feedback; only new verdicts will be joined');
@@ -95,7 +88,7 @@ export class NatsFeedbackSubscriber implements Component {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.retryTimer);
+    this.cancelConnect();
     const connection = this.connection;
     this.connection = undefined;
     if (!connection || connection.isClosed()) return;

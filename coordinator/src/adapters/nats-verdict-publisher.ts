@@ -5,7 +5,7 @@
 // background, `available` stays false (the outbox holds verdicts), and onAvailable fires once it is.
 // A NATS that refuses the configured credentials is a configuration error: start() fails with NATS_AUTH_FAILED.
 import { Events, headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
-import { connectNats, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
+import { connectNatsInBackground, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
 import { QuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
@@ -35,6 +35,7 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
   private ready = false;
   private stopping = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private cancelConnect: () => void = () => {};
   private readonly encoder = new TextEncoder();
 
   constructor(private readonly options: NatsVerdictPublisherOptions) {}
@@ -45,7 +46,18 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
 
   /** Tries once to connect; when NATS is unreachable it logs and keeps trying in the background. */
   async start(): Promise<void> {
-    await this.tryConnect(true);
+    const { logger, servers } = this.options;
+    const connecting = connectNatsInBackground({ ...this.options.security, servers, name: 'quicksilver-coordinator' }, {
+      retryMs: CONNECT_RETRY_MS, failFastOnAuth: true, isStopped: () => this.stopping,
+      onRetry: (error) => {
+        if (error instanceof QuicksilverError && error.code === 'NATS_AUTH_FAILED') {
+          logger.error({ servers, code: error.code, reason: error.message, retryInMs: CONNECT_RETRY_MS }, 'NATS refused the credentials: verdicts wait in the outbox; retrying');
+        } else logger.warn({ servers, err: error.message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: verdicts wait in the outbox; retrying');
+      },
+      onConnected: (connection) => this.onConnected(connection),
+    });
+    this.cancelConnect = connecting.cancel;
+    await connecting.firstAttempt;
   }
 
   async publish(event: VerdictEvent): Promise<void> {
@@ -67,6 +79,7 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
     this.stopping = true;
     this.ready = false;
     clearTimeout(this.retryTimer);
+    this.cancelConnect();
     const connection = this.connection;
     this.connection = undefined;
     this.jetstream = undefined;
@@ -76,28 +89,7 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
     if (!connection.isClosed()) await connection.close();
   }
 
-  /** `first`: called by start(), where a refused credential is thrown instead of retried. */
-  private async tryConnect(first = false): Promise<void> {
-    const { logger, servers } = this.options;
-    if (this.stopping) return;
-    let connection: NatsConnection;
-    try {
-      connection = await connectNats({ ...this.options.security, servers, name: 'quicksilver-coordinator' }, { maxReconnectAttempts: -1, reconnectTimeWait: CONNECT_RETRY_MS });
-    } catch (error) {
-      if (error instanceof QuicksilverError && error.code === 'NATS_AUTH_FAILED') {
-        if (first) throw error;
-        logger.error({ servers, code: error.code, reason: error.message, retryInMs: CONNECT_RETRY_MS }, 'NATS refused the credentials: verdicts wait in the outbox; retrying');
-        this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
-        return;
-      }
-      logger.warn({ servers, err: (error as Error).message, retryInMs: CONNECT_RETRY_MS }, 'NATS unreachable: verdicts wait in the outbox; retrying');
-      this.retryTimer = setTimeout(() => void this.tryConnect(), CONNECT_RETRY_MS);
-      return;
-    }
-    if (this.stopping) {
-      await connection.close();
-      return;
-    }
+  private async onConnected(connection: NatsConnection): Promise<void> {
     this.connection = connection;
     this.jetstream = connection.jetstream();
     void this.watchStatus(connection);
