@@ -25,7 +25,8 @@ export class Worker implements Component {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros,
-      decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning, maxInputPixels: config.maxInputPixels,
+      decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
+      modelThreads: config.modelThreads, bulkRunNiceness: config.bulkRunNiceness, maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,
     });
     // Health over TLS with the worker's own certificate when it has one (it must then also be valid as a server certificate).

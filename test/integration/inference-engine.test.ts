@@ -1,6 +1,6 @@
 // InferenceEngine with real onnxruntime-node and sharp, on a tiny CNN and images made here.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { QuicksilverError } from '../../common/src/errors.js';
+import { repoRoot } from '../../common/src/paths.js';
 import { preprocessInto } from '../../common/src/preprocess.js';
 import { ortBinaryDir } from '../../gpu-worker/src/execution-providers.js';
 import { InferenceEngine, type ClassifyResult, type InferenceEngineOptions } from '../../gpu-worker/src/inference-engine.js';
@@ -256,5 +257,72 @@ describe('InferenceEngine', TIMEOUT, () => {
     assert.equal((await queued).length, 4, 'queued work ran without waiting out the 5 s delay');
     await assert.rejects(stopping.classify({ bytes: images[0]! }), codeOf('SHUTTING_DOWN'));
     await stopping.stop(AbortSignal.timeout(10)); // idempotent
+  });
+});
+
+describe('InferenceEngine model threads (reference model, 256 x 256)', TIMEOUT, () => {
+  const referenceModels = join(repoRoot(), 'models');
+  let images: Buffer[];
+
+  before(async () => {
+    images = await Promise.all(Array.from({ length: 16 }, (_, i) => noiseJpeg(100 + i, 300, 400)));
+  });
+
+  /** Longest pause of a 1 ms timer while 16 bulk images run as one batch, and that batch's run time. */
+  async function eventLoopStallDuringBatch(engine: InferenceEngine): Promise<{ maxGapMs: number; inferenceMs: number }> {
+    let last = performance.now();
+    let maxGapMs = 0;
+    const tick = () => {
+      const now = performance.now();
+      maxGapMs = Math.max(maxGapMs, now - last);
+      last = now;
+    };
+    const timer = setInterval(tick, 1);
+    try {
+      const results = await Promise.all(images.map((bytes) => engine.classify({ bytes, priority: 'bulk' })));
+      tick(); // the gap up to now counts too: a blocked loop never ran the timer
+      assert.equal(Math.max(...results.map((r) => r.batchSize)), 16, 'the 16 images ran as one batch');
+      return { maxGapMs, inferenceMs: results[0]!.inferenceMs };
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  it('keeps the event loop turning while a batch runs (in-thread runs block it for the whole run)', TIMEOUT, async () => {
+    const measure = async (modelThreads: boolean) => {
+      const engine = new InferenceEngine(engineOptions(referenceModels, { modelThreads, maxBatchSize: 16, maxQueueDelayMicros: 2_000_000 }));
+      await engine.start();
+      try {
+        await eventLoopStallDuringBatch(engine); // warm
+        return await eventLoopStallDuringBatch(engine);
+      } finally {
+        await engine.stop(AbortSignal.timeout(5000));
+      }
+    };
+    const inThread = await measure(false);
+    const threaded = await measure(true);
+    assert.ok(inThread.maxGapMs >= inThread.inferenceMs * 0.9, `control: an in-thread run of ${inThread.inferenceMs.toFixed(1)} ms stalls the loop (${inThread.maxGapMs.toFixed(1)} ms)`);
+    assert.ok(threaded.maxGapMs < inThread.maxGapMs / 2,
+      `in a model thread the loop stalled at most ${threaded.maxGapMs.toFixed(1)} ms during a ${threaded.inferenceMs.toFixed(1)} ms run, vs ${inThread.maxGapMs.toFixed(1)} ms in-thread`);
+  });
+
+  it('nices the bulk lane\'s model thread and its onnxruntime pool on the cpu provider, not the realtime one', { ...TIMEOUT, skip: process.platform !== 'linux' && 'thread nice values are Linux-only' }, async () => {
+    const threadNiceness = () => readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19: nice
+    });
+    const before = threadNiceness().filter((n) => n === 7).length;
+    const engine = new InferenceEngine(engineOptions(referenceModels, { bulkRunNiceness: 7 }));
+    await engine.start();
+    try {
+      const niced = threadNiceness().filter((n) => n === 7).length - before;
+      assert.ok(niced >= 1, `threads at nice 7: ${niced}`);
+      assert.ok(threadNiceness().filter((n) => n === 0).length >= 2, 'the event loop thread and the realtime model thread keep nice 0');
+      const [realtime, bulk] = await Promise.all([engine.classify({ bytes: images[0]! }), engine.classify({ bytes: images[0]!, priority: 'bulk' })]);
+      assert.ok(Math.abs(realtime.score - bulk.score) < 1e-6, 'both lanes\' sessions score alike');
+    } finally {
+      await engine.stop(AbortSignal.timeout(5000));
+    }
+    assert.equal(threadNiceness().filter((n) => n === 7).length, before, 'stop() ends the model threads');
   });
 });
