@@ -79,7 +79,7 @@ export interface ClassifyResult {
   modelName: string;
   modelVersion: string;
   decodeMs: number;
-  /** Run time of the whole batch. */
+  /** Run time of the whole batch (on webgpu, with the wait for the device). */
   inferenceMs: number;
   batchSize: number;
   /** Waiting time (for a decode slot and for the batch), decode excluded. */
@@ -131,6 +131,10 @@ export class InferenceEngine implements Component {
   private state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
   private stopped: Promise<void> | undefined;
   private consecutiveFailedRuns = 0;
+  /** webgpu with model threads: one run at a time on the device, realtime first. onnxruntime's WebGPU
+   *  provider shares one device context between sessions and crashes on concurrent runs from two
+   *  threads (microsoft/onnxruntime#32561); cpu and cuda sessions run concurrently. */
+  private deviceGate: ConcurrencyLimiter | undefined;
 
   constructor(private readonly options: InferenceEngineOptions) {
     const invalid = (field: string, rule: string) => new QuicksilverError('CONFIG_INVALID', `inference engine: ${field} must be ${rule}`);
@@ -144,8 +148,9 @@ export class InferenceEngine implements Component {
     if (!Number.isInteger(intraOpThreads) || intraOpThreads < 0) throw invalid('intraOpThreads', 'an integer >= 0');
     if (!(maxInputPixels > 0)) throw invalid('maxInputPixels', 'positive');
     this.logger = options.logger.child({ component: this.name });
-    // Realtime decodes may exceed decodeConcurrency by a quarter: a conveyor sheet never waits for a bulk decode.
-    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency, Math.ceil(decodeConcurrency / 4));
+    // Realtime decodes may exceed decodeConcurrency by a quarter: a conveyor sheet never waits for a bulk
+    // decode; and while one decodes, no bulk decode starts, so it shares the cores only with those running.
+    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency, Math.ceil(decodeConcurrency / 4), true);
     this.metrics = new WorkerMetrics(options.registry, () => this.queueDepth);
     this.drift = new DriftMonitor(options.registry, options.driftWindowScores ?? 500);
   }
@@ -348,6 +353,7 @@ export class InferenceEngine implements Component {
     if (niceness > 0) this.logger.info({ model: id, niceness, applied: attempt.niced }, 'bulk model runs niced');
     if (!this.provider && attempt.provider) {
       this.provider = attempt.provider;
+      if (attempt.provider === 'webgpu' && modelThreads) this.deviceGate = new ConcurrencyLimiter(1);
       const line = { provider: attempt.provider, device: this.device, failed: attempt.failures.map(formatFailure), model: id };
       if (attempt.failures.length > 0) this.logger.warn(line, `execution provider: ${attempt.provider} (after ${attempt.failures.map((f) => f.provider).join(', ')} failed)`);
       else this.logger.info(line, `execution provider: ${attempt.provider}`);
@@ -394,9 +400,14 @@ export class InferenceEngine implements Component {
     const startedAt = performance.now();
     let logits: ModelOutput | undefined;
     try {
-      const run = await lane.session.run(manifest.input.name, staging, [rows, channels, height, width], manifest.output.name);
-      lane.staging[buffer] = run.staging;
-      logits = run.output;
+      const releaseDevice = this.deviceGate ? await this.deviceGate.acquire(lane === model.realtime) : undefined;
+      try {
+        const run = await lane.session.run(manifest.input.name, staging, [rows, channels, height, width], manifest.output.name);
+        lane.staging[buffer] = run.staging;
+        logits = run.output;
+      } finally {
+        releaseDevice?.();
+      }
     } catch (error) {
       // A model thread hands the staging array back even when the run fails; if it died, start a new one.
       const handedBack = error instanceof ModelRunError ? error.staging : undefined;
