@@ -12,6 +12,7 @@ export const WorkerConfigSchema = z.object({
   ...clientSecurityFields,
   workerId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).default(defaultWorkerId).describe('worker name shown in metrics and logs (default: hostname-pid)'),
   modelsDir: z.string().default('models').describe('folder scanned for <name>/<version>/manifest.json'),
+  modelsPollIntervalMs: z.number().int().min(0).default(10_000).describe('how often modelsDir is re-scanned: a new <name>/<version> folder is served, a removed one retired, without a restart (0 = only at start)'),
   executionProviders: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cuda', 'webgpu', 'cpu'])
     .describe('onnxruntime execution providers tried in order; the first that loads runs the models (see docs/gpu.md)'),
   cudaDeviceId: z.number().int().min(0).default(0).describe('CUDA device ordinal for the cuda provider'),
