@@ -395,13 +395,13 @@ export class InferenceEngine implements Component {
       const batchCapacity = fixedBatch ? declaredBatch : this.options.maxBatchSize;
       const [, channels, height, width] = manifest.input.shape;
       const imageSize = channels * height * width;
-      const lane = (session: ModelSession, stagingBuffers: number, limiter: PermitSource): Lane => {
+      const lane = (session: ModelSession, stagingBuffers: number, limiter: PermitSource, maxQueueDelayMicros: number): Lane => {
         const staging = Array.from({ length: stagingBuffers }, () => new Float32Array(batchCapacity * imageSize));
         const created: Lane = {
           session,
           staging,
           batcher: new DynamicBatcher<Uint8Array, BatchOutput>({
-            maxBatchSize: batchCapacity, maxQueueDelayMicros: this.options.maxQueueDelayMicros, stagingBuffers, limiter,
+            maxBatchSize: batchCapacity, maxQueueDelayMicros, stagingBuffers, limiter,
             prepare: (image, slot) => this.decodeInto(served, staging[slot.buffer]!, image, slot.index),
             moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
             run: (buffer, size) => this.runBatch(served, created, buffer, size),
@@ -411,8 +411,9 @@ export class InferenceEngine implements Component {
       };
       const served: ServedModel = {
         manifest, sessions, batchCapacity, fixedBatch, imageSize,
-        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true)),
-        bulk: lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false)),
+        // A conveyor image never waits for company: the realtime lane runs what is decoded at once.
+        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true), 0),
+        bulk: lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false), this.options.maxQueueDelayMicros),
       };
       try {
         // Warm-up: a full batch on each session allocates what the largest run needs (and compiles GPU kernels).

@@ -128,7 +128,7 @@ describe('InferenceEngine', TIMEOUT, () => {
     assert.ok(single.every((r) => r.batchSize === 1));
     const distinct = new Set(single.map((r) => r.score.toFixed(4)));
     assert.equal(distinct.size, images.length, 'the images score differently, so a mixed-up slot would show');
-    const concurrent = await Promise.all(images.map((bytes) => engine.classify({ bytes })));
+    const concurrent = await Promise.all(images.map((bytes) => engine.classify({ bytes, priority: 'bulk' }))); // the batching lane
     assert.ok(Math.max(...concurrent.map((r) => r.batchSize)) > 1, `batch sizes ${concurrent.map((r) => r.batchSize)}`);
     concurrent.forEach((r, i) => {
       assert.ok(Math.abs(r.score - single[i]!.score) <= 1e-5, `image ${i}: ${r.score} batched vs ${single[i]!.score} alone`);
@@ -269,7 +269,7 @@ describe('InferenceEngine', TIMEOUT, () => {
       const refusals = lines.filter((l) => l.msg === 'model refused' && l.manifestPath === tampered.manifestPath);
       assert.equal(refusals.length, 1, 'a refused version is logged once while its reason stays the same');
       // Retire 1.0.0 while a request for it waits in its batch (300 ms queue delay): the request still completes.
-      const queued = hot.classify({ bytes: images[1]!, modelName: 'tiny-cnn@1.0.0' });
+      const queued = hot.classify({ bytes: images[1]!, modelName: 'tiny-cnn@1.0.0', priority: 'bulk' });
       await rm(join(dir, 'tiny-cnn', '1.0.0'), { recursive: true });
       await rm(join(dir, 'tiny-cnn', '2.0.0'), { recursive: true });
       const second = await hot.reload();
@@ -292,7 +292,10 @@ describe('InferenceEngine', TIMEOUT, () => {
   it('stop() drains queued work, then refuses new work with SHUTTING_DOWN', TIMEOUT, async () => {
     const stopping = new InferenceEngine(engineOptions(modelsDir, { maxQueueDelayMicros: 5_000_000 }));
     await stopping.start();
-    const queued = Promise.all(images.slice(0, 4).map((bytes) => stopping.classify({ bytes })));
+    const startedAt = performance.now();
+    await stopping.classify({ bytes: images[5]! });
+    assert.ok(performance.now() - startedAt < 2500, 'a realtime image does not wait out the 5 s queue delay (its lane has none)');
+    const queued = Promise.all(images.slice(0, 4).map((bytes) => stopping.classify({ bytes, priority: 'bulk' })));
     await new Promise((resolve) => setTimeout(resolve, 50));
     await stopping.stop(AbortSignal.timeout(5000));
     assert.equal((await queued).length, 4, 'queued work ran without waiting out the 5 s delay');
