@@ -32,7 +32,14 @@ export interface RescanFixture {
 export const IMAGE_COUNT = 16;
 
 /** Workers serve tiny-cnn 1.0.0 and, with `secondModel`, tiny-cnn 2.0.0 (other weights) for diff reports. */
-export async function startRescanFixture(options: { workers: number; secondModel?: boolean }): Promise<RescanFixture> {
+export async function startRescanFixture(options: {
+  workers: number;
+  secondModel?: boolean;
+  /** Extra `quicksilver worker` flags (e.g. --rescan-allowed-url-prefixes). */
+  workerFlags?: string[];
+  /** Extra flags for every `quicksilver rescan` command. */
+  cliFlags?: string[];
+}): Promise<RescanFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'qs-rescan-'));
   const archive = join(dir, 'archive');
   mkdirSync(archive, { recursive: true });
@@ -78,13 +85,14 @@ export async function startRescanFixture(options: { workers: number; secondModel
       const worker = start(name, ['worker', '--coordinator-address', `127.0.0.1:${grpcPort}`, '--worker-id', name, '--models-dir', modelsDir,
         '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--execution-providers', 'cpu',
         '--decode-concurrency', '2', '--intra-op-threads', '1', '--max-batch-size', '32', '--max-in-flight', '96',
-        '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn']);
+        '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn', ...(options.workerFlags ?? [])]);
       await processes.waitReady(worker, `http://127.0.0.1:${metricsPort}/readyz`, 60_000);
       fixture.workers.push(worker);
       return worker;
     },
     async cli(args, onStderr) {
-      const child = spawn(process.execPath, [cliEntry(), 'rescan', ...args, '--nats-servers', nats.url, '--allowed-roots', archive], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [cliEntry(), 'rescan', ...args, '--nats-servers', nats.url, '--allowed-roots', archive, ...(options.cliFlags ?? [])],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -98,7 +106,7 @@ export async function startRescanFixture(options: { workers: number; secondModel
       process.off('exit', killChildren);
       process.off('SIGTERM', onSignal);
       await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (!process.env.QS_TEST_KEEP) rmSync(dir, { recursive: true, force: true }); // QS_TEST_KEEP=1 keeps logs and data for a post-mortem
     },
   };
   await fixture.startCoordinator();

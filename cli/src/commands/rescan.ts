@@ -73,7 +73,7 @@ async function submit(options: Record<string, unknown>): Promise<void> {
     const publisher = store.workPublisher(jobId, config.publishWindow);
     let rows = 0;
     let invalid = 0;
-    for await (const entry of readManifest(manifest, { format: options.format as ManifestFormat | undefined, allowedRoots: config.allowedRoots })) {
+    for await (const entry of readManifest(manifest, { format: options.format as ManifestFormat | undefined, allowedRoots: config.allowedRoots, allowedUrlPrefixes: config.allowedUrlPrefixes })) {
       rows++;
       if (entry.ok) {
         await publisher.add(entry.item);
@@ -103,7 +103,7 @@ async function validate(options: Record<string, unknown>): Promise<void> {
   let rows = 0;
   let invalid = 0;
   let peakHeapBytes = 0;
-  for await (const entry of readManifest(resolve(String(options.manifest)), { format: options.format as ManifestFormat | undefined, allowedRoots: config.allowedRoots })) {
+  for await (const entry of readManifest(resolve(String(options.manifest)), { format: options.format as ManifestFormat | undefined, allowedRoots: config.allowedRoots, allowedUrlPrefixes: config.allowedUrlPrefixes })) {
     rows++;
     if (!entry.ok && ++invalid <= BAD_ROWS_PRINTED) process.stderr.write(`line ${entry.line}: ${entry.reason}\n`);
     if (rows % 65_536 === 0) peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
@@ -187,7 +187,7 @@ export function rescanCommand(): Command {
         const job = await store.requireJob(jobIdArgument(jobId));
         const againstId = (options.against as string | undefined) ?? job.previousJobId;
         const against = againstId ? await store.requireJob(jobIdArgument(againstId)) : undefined;
-        const summary = await writeReport(store, job, String(options.out), { allowedRoots: config.allowedRoots, maxFlaggedShown: Number(options.maxFlagged), against });
+        const summary = await writeReport(store, job, String(options.out), { allowedRoots: config.allowedRoots, allowedUrlPrefixes: config.allowedUrlPrefixes, maxFlaggedShown: Number(options.maxFlagged), against });
         process.stdout.write(`${JSON.stringify({ jobId, out: options.out, ...summary })}\n`);
       });
     }));

@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
-import { checkImageUri } from './image-uri.js';
+import { checkImageUri, type ImageSources } from './image-uri.js';
 import { ManifestRowSchema, type WorkItem } from './records.js';
 
 export type ManifestFormat = 'csv' | 'jsonl';
@@ -22,10 +22,8 @@ export function detectFormat(file: string): ManifestFormat {
   return /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
 }
 
-export interface ManifestOptions {
+export interface ManifestOptions extends ImageSources {
   format?: ManifestFormat;
-  /** Roots file paths must lie under; see checkImageUri. */
-  allowedRoots: readonly string[];
 }
 
 /** Yields one entry per data row, in file order. Throws only when the file cannot be read or has no usable header. */
@@ -37,11 +35,11 @@ export async function* readManifest(file: string, options: ManifestOptions): Asy
       yield { ok: false, line, reason: error };
       continue;
     }
-    yield validateRow(line, fields!, options.allowedRoots);
+    yield validateRow(line, fields!, options);
   }
 }
 
-export function validateRow(line: number, fields: Record<string, unknown>, allowedRoots: readonly string[]): ManifestEntry {
+export function validateRow(line: number, fields: Record<string, unknown>, sources: ImageSources): ManifestEntry {
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) {
     const field = canonical(key);
@@ -57,7 +55,7 @@ export function validateRow(line: number, fields: Record<string, unknown>, allow
     return { ok: false, line, reason, ...context };
   }
   try {
-    checkImageUri(parsed.data.uri, allowedRoots);
+    checkImageUri(parsed.data.uri, sources);
   } catch (error) {
     return { ok: false, line, reason: `uri: ${(error as Error).message}`, ...context };
   }
