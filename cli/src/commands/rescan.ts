@@ -38,14 +38,30 @@ function sub(name: string, description: string): Command {
   return addConfigOptions(new Command(name).description(description), RescanClientConfigSchema, RESCAN_ENV_PREFIX);
 }
 
-/** Follows a job until it is completed or cancelled or every row has its result. */
+/** Follows a job until it is completed or cancelled or every row has its result; waits out NATS outages. */
 async function follow(store: RescanJetStream, jobId: string, intervalMs = 1000): Promise<JobRecord> {
   const display = new ProgressDisplay(jobId);
   const tracker = new ProgressTracker();
+  let unreachableSince: number | undefined;
   try {
     for (;;) {
-      const job = await store.requireJob(jobId);
-      const progress = await store.progress(job);
+      let job: JobRecord;
+      let progress: Awaited<ReturnType<RescanJetStream['progress']>>;
+      try {
+        job = await store.requireJob(jobId);
+        progress = await store.progress(job);
+      } catch (error) {
+        if (error instanceof QuicksilverError) throw error; // e.g. the job was deleted
+        // NATS away (the connection reconnects by itself): the job goes on without us.
+        if (unreachableSince === undefined) process.stderr.write(`job ${jobId}: NATS unreachable (${(error as Error).message}); still following\n`);
+        unreachableSince ??= Date.now();
+        await new Promise((r) => setTimeout(r, intervalMs));
+        continue;
+      }
+      if (unreachableSince !== undefined) {
+        process.stderr.write(`job ${jobId}: NATS reachable again after ${((Date.now() - unreachableSince) / 1000).toFixed(0)} s\n`);
+        unreachableSince = undefined;
+      }
       const line = tracker.update(progress);
       const finished = job.state === 'completed' || job.state === 'cancelled' || (job.totalRows !== undefined && line.done >= job.totalRows);
       display.show(job.state, line, finished);
