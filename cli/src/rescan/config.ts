@@ -16,5 +16,6 @@ export const RescanClientConfigSchema = z.object({
   ackWaitMs: z.number().int().min(1000).default(60_000).describe('how long a worker may hold a row before it is redelivered to another'),
   maxAckPending: z.number().int().min(1).default(4096).describe('rows of a job held by all workers together at most (size it to workers x their in-flight)'),
   publishWindow: z.number().int().min(1).default(512).describe('row publications awaiting their JetStream acknowledgement at once during submission'),
+  checkpointRows: z.number().int().min(1).default(10_000).describe('rows between two submission checkpoints in the job record (a resumed submission checks at most this many rows one by one)'),
 });
 export type RescanClientConfig = z.infer<typeof RescanClientConfigSchema>;
