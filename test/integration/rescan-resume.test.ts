@@ -1,7 +1,8 @@
 // Resumable submission: a `rescan submit` process is SIGKILLed mid-manifest, the (test-sized, 1 s)
 // duplicate window passes, and the same command continues from the job's checkpoint: every valid row
 // is in the work queue exactly once, every bad row has exactly one failure, a different manifest or
-// model is refused without touching the job, and the job then completes with one result per row.
+// model is refused without touching the job, and the job then completes with one result per row. A
+// cancel during a submission stops it and leaves nothing queued.
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,5 +90,25 @@ describe('resumable re-scan submission', { timeout: 300_000 }, () => {
     } finally {
       await connection.close();
     }
+  });
+
+  it('stops a submission at its next checkpoint when the job is cancelled, leaving nothing queued', { timeout: 60_000 }, async () => {
+    const manifest = join(fixture.dir, 'cancel.csv');
+    await writeManifest(manifest, fixture.archive, ROWS);
+    // A model no worker serves: the queue only changes by the submission and the cancel.
+    const submitting = fixture.startCli(['submit', '--manifest', manifest, '--job-id', 'cancelled', '--model', 'tiny-cnn@9.9.9',
+      '--checkpoint-rows', '500', '--publish-window', '16']);
+    await until(async () => ((await fixture.store.getJob('cancelled'))?.submission?.rowsDone ?? 0) >= 1000, 60_000, 'rows checkpointed');
+    const cancelled = await fixture.cli(['cancel', 'cancelled']);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    const submitted = await submitting.done;
+    assert.equal(submitted.code, 1);
+    assert.match(submitted.stderr, /job cancelled was cancelled; submission stopped after row \d+/);
+    let queued = 0;
+    for await (const _ of fixture.store.storedWork('cancelled')) queued++;
+    assert.equal(queued, 0, 'what the submission queued after the cancel was purged');
+    const job = await fixture.store.requireJob('cancelled');
+    assert.equal(job.state, 'cancelled');
+    assert.ok(job.submission!.rowsDone < ROWS);
   });
 });

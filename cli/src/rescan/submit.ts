@@ -183,20 +183,22 @@ export async function submitManifest(store: RescanJetStream, options: SubmitOpti
     await saveCheckpoint(reserved).catch(() => {});
     throw failed();
   }
-  if (cancelled) {
+  const stopCancelled = async () => {
     await store.purgeWork(jobId); // rows published after `cancel` purged the queue
-    throw new QuicksilverError('INVALID_METADATA', `job ${jobId} was cancelled; submission stopped after row ${progress.rowsDone}`);
-  }
+    return new QuicksilverError('INVALID_METADATA', `job ${jobId} was cancelled; submission stopped after row ${progress.rowsDone}`);
+  };
+  if (cancelled) throw await stopCancelled();
   if (progress.rowsDone !== row) throw new QuicksilverError('INTERNAL', `job ${jobId}: ${row} rows read but ${progress.rowsDone} recorded`);
   if (invalid > BAD_ROWS_PRINTED) log(`... and ${invalid - BAD_ROWS_PRINTED} more bad rows (see \`quicksilver rescan export ${jobId}\`)`);
   if (alreadyQueued > 0) log(`job ${jobId}: ${alreadyQueued} rows after the checkpoint were queued already and were not published again`);
   const totalInvalid = progress.invalidRowsDone;
-  await store.updateJob(jobId, (current) => {
+  const final = await store.updateJob(jobId, (current) => {
     if (current.submission?.submitter !== submitter) throw new QuicksilverError('INVALID_METADATA', `another \`rescan submit\` took over job ${jobId}; this one stops`);
     return {
       ...current, state: current.state === 'submitting' ? 'running' : current.state, totalRows: row, invalidRows: totalInvalid,
       submission: { ...current.submission, rowsDone: progress.rowsDone, invalidRowsDone: totalInvalid, lineDone: progress.lineDone, workSequence: progress.workSequence, rowsReserved: row },
     };
   });
+  if (final.state === 'cancelled') throw await stopCancelled();
   return { jobId, rows: row, valid: row - totalInvalid, invalid: totalInvalid, ...(created ? {} : { resumedAfterRow: checkpoint.rowsDone }) };
 }
