@@ -7,6 +7,8 @@
 //   3. conveyor latency: stations sending one sheet every few seconds, p50/p95/p99, without and with
 //      a saturating bulk (re-scan) load beside them;
 //   4. batching effect: the limit at max batch 1 vs the tuned setting;
+//   4b. transport floor (bench/transport-floor.ts): CPU per image of one bare gRPC hop, and the
+//      one-host ceiling it sets for end to end (two hops);
 //   5. coordinator memory while many small images pass through it;
 //   6. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
@@ -24,6 +26,7 @@ import { repoRoot } from '../common/src/paths.js';
 import { renderSheet } from '../common/src/synth/index.js';
 import { InferenceEngine } from '../gpu-worker/src/inference-engine.js';
 import { rescanArchive, runRescanPhase } from './rescan-phase.js';
+import { measureTransportFloor } from './transport-floor.js';
 import { percentile, runStation, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
 interface BenchOptions {
@@ -141,6 +144,11 @@ async function main(options: BenchOptions): Promise<void> {
     const limitBatch1 = await measureLimit(images, options, 1);
     result.limit = limit;
     result.limitBatch1 = limitBatch1;
+    console.log('    one bare gRPC hop (transport floor)...');
+    const hop = await measureTransportFloor(images.map((i) => i.bytes), options.total);
+    // Every image crosses two hops end to end; on one host their CPU is taken from decoding.
+    const oneHostCeiling = limit.cpuMsPerImage / (limit.cpuMsPerImage + 2 * hop.cpuMsPerImage);
+    result.transportFloor = { ...hop, oneHostCeiling };
 
     await nats.start();
     const grpcPort = await freePort();
@@ -189,7 +197,8 @@ async function main(options: BenchOptions): Promise<void> {
       meanBatch: metricValue(batchText, 'quicksilver_worker_batch_size_sum') / Math.max(1, metricValue(batchText, 'quicksilver_worker_batch_size_count')),
       batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
     };
-    result.endToEnd = { ...e2e, ratioToLimit: e2e.imagesPerSecond / limit.imagesPerSecond, cpuMsPerImage };
+    const ratioToLimit = e2e.imagesPerSecond / limit.imagesPerSecond;
+    result.endToEnd = { ...e2e, ratioToLimit, ratioToOneHostCeiling: ratioToLimit / oneHostCeiling, cpuMsPerImage };
 
     const latencyPhase = async (withBulk: boolean) => {
       const stop = new AbortController();
@@ -268,7 +277,8 @@ function printTable(r: Record<string, unknown>): void {
   const m = r.machine as { cores: number; cpu: string };
   const limit = r.limit as { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: number; provider: string; device: string };
   const b1 = r.limitBatch1 as { imagesPerSecond: number };
-  const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
+  const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; ratioToOneHostCeiling: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
+  const hop = r.transportFloor as { cpuMsPerImage: number; meanBytes: number; oneHostCeiling: number };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
@@ -279,7 +289,8 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 |----------------------------------------------|------------------|-------------------------|
 | in-process limit (tuned batch)               | ${f(limit.imagesPerSecond)} img/s (batch ${f(limit.meanBatch)}) | 1.00 |
 | in-process, max batch 1                      | ${f(b1.imagesPerSecond)} img/s     | ${f(b1.imagesPerSecond / limit.imagesPerSecond, 2)} of tuned |
-| end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90) |
+| one bare gRPC hop, ${f(hop.meanBytes / 1000, 0)} kB image              | ${f(hop.cpuMsPerImage, 2)} CPU ms/img | one-host ceiling (2 hops) ${f(hop.oneHostCeiling, 2)} of limit |
+| end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90); ${f(e2e.ratioToOneHostCeiling, 2)} of the one-host ceiling |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
 | realtime stages p50/p99 ms, no bulk          | ${stages(lat.quiet as never)} | |

@@ -13,6 +13,7 @@ export const WorkerConfigSchema = z.object({
   ...clientSecurityFields,
   workerId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).default(defaultWorkerId).describe('worker name shown in metrics and logs (default: hostname-pid)'),
   modelsDir: z.string().default('models').describe('folder scanned for <name>/<version>/manifest.json'),
+  modelsPollIntervalMs: z.number().int().min(0).default(10_000).describe('how often modelsDir is re-scanned: a new <name>/<version> folder is served, a removed one retired, without a restart (0 = only at start)'),
   executionProviders: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cuda', 'webgpu', 'cpu'])
     .describe('onnxruntime execution providers tried in order; the first that loads runs the models (see docs/gpu.md)'),
   cudaDeviceId: z.number().int().min(0).default(0).describe('CUDA device ordinal for the cuda provider'),
@@ -23,6 +24,8 @@ export const WorkerConfigSchema = z.object({
   decodeConcurrency: z.number().int().min(1).default(Math.max(1, cpus().length)).describe('images decoded in parallel (default: cores)'),
   intraOpThreads: z.number().int().min(0).default(0).describe('onnxruntime intra-op threads (0 = onnxruntime default)'),
   intraOpSpinning: z.boolean().default(false).describe('onnxruntime pool threads spin-wait between runs (costs CPU that decoding needs; true only with spare cores)'),
+  modelThreads: z.boolean().default(true).describe('model runs in threads of their own, one session per lane, so a run never blocks the event loop; on webgpu one run at a time (false: in the event loop thread, one session per model)'),
+  bulkRunNiceness: z.number().int().min(0).max(19).default(10).describe('Linux, cpu provider: nice value of the bulk lane\'s model thread and onnxruntime pool, so conveyor runs win the cores (0 = off)'),
   maxInputPixels: z.number().int().positive().default(120_000_000).describe('largest width x height decoded (decompression-bomb guard)'),
   driftWindowScores: z.number().int().min(1).default(500).describe('scores (and images) per model in the label-free drift window (PSI, flag rate, input statistics)'),
   healthAddress: z.string().default('0.0.0.0:50052').describe('host:port of the worker gRPC health service (port 0 picks a free one)'),

@@ -1,14 +1,15 @@
-// The worker's inference engine: verified models, one onnxruntime session each on the first
-// execution provider that works, and a dynamic batcher per model whose staging buffers ARE the
+// The worker's inference engine: verified models, onnxruntime sessions on the first execution
+// provider that works, and a dynamic batcher per model whose staging buffers ARE the
 // input tensors: preprocessInto() decodes each image straight into its batch slot, decodes run in
 // parallel (decodeConcurrency, shared by all models) and overlap the previous batch's run.
 // Each model has two lanes: realtime (conveyor) images go through an express batcher with its own
 // staging buffers and reserved decode permits, so they never wait behind bulk (re-scan) batches being
-// decoded or queued; both lanes run on the same session (onnxruntime sessions accept concurrent runs).
+// decoded or queued. Each lane runs on its own session in a model thread of its own (model-session.ts),
+// so a run never blocks the event loop and a conveyor run never waits for a bulk one; on the cpu
+// provider the bulk thread is niced, so conveyor runs win the cores.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
 import type { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { QuicksilverError, toQuicksilverError } from '../../common/src/errors.js';
@@ -20,9 +21,10 @@ import { ConcurrencyLimiter, type PermitSource } from './concurrency-limiter.js'
 import { DriftMonitor } from './drift-monitor.js';
 import { DynamicBatcher } from './dynamic-batcher.js';
 import {
-  createSessionOnFirstProvider, describeDevice, EXECUTION_PROVIDERS, isGpuProvider,
+  describeDevice, EXECUTION_PROVIDERS, isGpuProvider,
   type ExecutionProviderName, type ProviderFailure,
 } from './execution-providers.js';
+import { ModelRunError, openModelSession, type ModelOutput, type ModelSession } from './model-session.js';
 import { discoverModels, ModelStore } from './model-store.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -46,6 +48,10 @@ export interface InferenceEngineOptions {
   intraOpThreads: number;
   /** onnxruntime pool threads spin-wait between runs (default false: spinning steals decode cores). */
   intraOpSpinning?: boolean;
+  /** Model runs in model threads, one session per lane (default true); false runs them in the event loop's thread, one session per model. */
+  modelThreads?: boolean;
+  /** Linux, cpu provider, model threads: nice value of the bulk lane's thread and onnxruntime pool (default 10; 0 = off). */
+  bulkRunNiceness?: number;
   /** Decompression-bomb guard: largest width × height decoded. */
   maxInputPixels: number;
   /** Scores (and images) per model in the label-free drift window (default 500). */
@@ -53,6 +59,17 @@ export interface InferenceEngineOptions {
   logger: Logger;
   registry: Registry;
 }
+
+/** What a reload() changed, as name@version. */
+export interface ModelChanges {
+  added: string[];
+  retired: string[];
+  /** New versions that were refused (logged with the reason; retried at the next reload). */
+  refused: string[];
+}
+
+/** How long a retired model's queued work may take to drain before it is rejected. */
+const RETIRE_GRACE_MS = 30_000;
 
 export interface ClassifyRequest {
   bytes: Uint8Array;
@@ -73,7 +90,7 @@ export interface ClassifyResult {
   modelName: string;
   modelVersion: string;
   decodeMs: number;
-  /** Run time of the whole batch. */
+  /** Run time of the whole batch (on webgpu, with the wait for the device). */
   inferenceMs: number;
   batchSize: number;
   /** Waiting time (for a decode slot and for the batch), decode excluded. */
@@ -87,7 +104,8 @@ interface BatchOutput {
 
 interface ServedModel {
   manifest: ModelManifest;
-  session: ort.InferenceSession;
+  /** Every session of the model (one, or one per lane). */
+  sessions: ModelSession[];
   /** Slots per staging buffer. */
   batchCapacity: number;
   /** The model's batch dimension is fixed: every run uses all batchCapacity slots. */
@@ -98,8 +116,10 @@ interface ServedModel {
   bulk: Lane;
 }
 
-/** One batching lane of a model: staging buffers that are the input tensors, and their batcher. */
+/** One batching lane of a model: its session, staging buffers that are the input tensors, and their batcher. */
 interface Lane {
+  session: ModelSession;
+  /** Entries are replaced by their handed-back twins after each run in a model thread. */
   staging: Float32Array[];
   batcher: DynamicBatcher<Uint8Array, BatchOutput>;
 }
@@ -122,6 +142,15 @@ export class InferenceEngine implements Component {
   private state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
   private stopped: Promise<void> | undefined;
   private consecutiveFailedRuns = 0;
+  /** webgpu with model threads: one run at a time on the device, realtime first. onnxruntime's WebGPU
+   *  provider shares one device context between sessions and crashes on concurrent runs from two
+   *  threads (microsoft/onnxruntime#32561); cpu and cuda sessions run concurrently. */
+  private deviceGate: ConcurrencyLimiter | undefined;
+  private reloading: Promise<ModelChanges> = Promise.resolve({ added: [], retired: [], refused: [] });
+  /** Last refusal message per manifest path, so a refused version is logged again only when its reason changes. */
+  private readonly refusedVersions = new Map<string, string>();
+  /** manifestPath#sha256 of versions that verified but could not be served (session, warm-up): not retried. */
+  private readonly unservable = new Set<string>();
 
   constructor(private readonly options: InferenceEngineOptions) {
     const invalid = (field: string, rule: string) => new QuicksilverError('CONFIG_INVALID', `inference engine: ${field} must be ${rule}`);
@@ -135,8 +164,9 @@ export class InferenceEngine implements Component {
     if (!Number.isInteger(intraOpThreads) || intraOpThreads < 0) throw invalid('intraOpThreads', 'an integer >= 0');
     if (!(maxInputPixels > 0)) throw invalid('maxInputPixels', 'positive');
     this.logger = options.logger.child({ component: this.name });
-    // Realtime decodes may exceed decodeConcurrency by a quarter: a conveyor sheet never waits for a bulk decode.
-    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency, Math.ceil(decodeConcurrency / 4));
+    // Realtime decodes may exceed decodeConcurrency by a quarter: a conveyor sheet never waits for a bulk
+    // decode; and while one decodes, no bulk decode starts, so it shares the cores only with those running.
+    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency, Math.ceil(decodeConcurrency / 4), true);
     this.metrics = new WorkerMetrics(options.registry, () => this.queueDepth);
     this.drift = new DriftMonitor(options.registry, options.driftWindowScores ?? 500);
   }
@@ -259,6 +289,79 @@ export class InferenceEngine implements Component {
     }
   }
 
+  /**
+   * Hot swap: serves versions added under modelsDir since start (or the last reload) and retires
+   * served ones whose folder is gone (their queued work runs first). A version is immutable: publish a
+   * changed model as a new version folder. A refused version is logged and counted, and the rest keep
+   * serving; the last model is never retired. Reloads run one at a time.
+   */
+  reload(): Promise<ModelChanges> {
+    this.reloading = this.reloading.then(() => this.applyModelChanges(), () => this.applyModelChanges());
+    return this.reloading;
+  }
+
+  private async applyModelChanges(): Promise<ModelChanges> {
+    const changes: ModelChanges = { added: [], retired: [], refused: [] };
+    if (this.state !== 'ready') return changes;
+    const served = new Map(this.store.all().map((model) => [modelId(model.manifest), model]));
+    const present = new Set<string>();
+    const discovery = await discoverModels(this.options.modelsDir, (name, version) => {
+      const id = `${name}@${version}`;
+      if (served.has(id)) present.add(id);
+      return served.has(id);
+    }).catch((error: unknown) => {
+      this.logger.warn({ err: (error as Error).message }, 'model reload: nothing found; keeping the models served');
+      return undefined;
+    });
+    if (!discovery) return changes;
+    for (const { manifestPath, error } of discovery.failures) {
+      changes.refused.push(manifestPath);
+      if (this.refusedVersions.get(manifestPath) === error.message) continue;
+      this.refusedVersions.set(manifestPath, error.message);
+      this.refuse(error.code === 'MODEL_CHECKSUM_MISMATCH' ? 'checksum_mismatch' : 'invalid', error, { manifestPath });
+    }
+    for (const model of discovery.loaded) {
+      const id = modelId(model.manifest);
+      const attempt = `${model.manifestPath}#${model.manifest.sha256}`;
+      if (this.unservable.has(attempt)) {
+        changes.refused.push(id);
+        continue;
+      }
+      try {
+        const added = await this.serve(model);
+        if (this.state !== 'ready') {
+          await Promise.all(added.sessions.map((session) => session.release().catch(() => {})));
+          return changes;
+        }
+        this.store.add(added);
+        this.drift.track(added.manifest);
+        this.refusedVersions.delete(model.manifestPath);
+        present.add(id);
+        changes.added.push(id);
+        this.metrics.modelChangesTotal.inc({ change: 'added' });
+        this.logger.info({ model: id }, 'model version added: serving it');
+      } catch {
+        changes.refused.push(id); // serve() logged and counted it
+        this.unservable.add(attempt);
+      }
+    }
+    for (const [id, model] of served) {
+      if (present.has(id)) continue;
+      if (this.store.size === 1) {
+        this.logger.warn({ model: id }, 'model folder removed, but it is the last model: still serving it');
+        continue;
+      }
+      this.store.remove(model);
+      changes.retired.push(id);
+      this.metrics.modelChangesTotal.inc({ change: 'retired' });
+      this.logger.info({ model: id }, 'model version retired: its folder is gone; draining its queued work');
+      const grace = AbortSignal.timeout(RETIRE_GRACE_MS);
+      await Promise.all([model.realtime.batcher.close(grace), model.bulk.batcher.close(grace)]);
+      await Promise.all(model.sessions.map((session) => session.release().catch(() => {})));
+    }
+    return changes;
+  }
+
   // --- loading ------------------------------------------------------------------------------------
 
   /** Session (on the chosen provider) + warm-up + batcher for one verified model; throws after counting the refusal. */
@@ -274,61 +377,82 @@ export class InferenceEngine implements Component {
       throw this.refuse('checksum_mismatch', new QuicksilverError('MODEL_CHECKSUM_MISMATCH',
         `model ${id}: ${model.modelPath} changed after verification (SHA-256 ${actual}, manifest says ${manifest.sha256})`), { model: id });
     }
-    const session = await this.createSession(bytes, id);
+    // The first session picks the provider; the bulk lane's (on the cpu provider niced) uses the same one.
+    const sessions = [await this.createSessionOnDevice(bytes, id, 0)];
     try {
-      if (!session.inputNames.includes(manifest.input.name) || !session.outputNames.includes(manifest.output.name)) {
+      const realtimeSession = sessions[0]!;
+      if (!realtimeSession.inputNames.includes(manifest.input.name) || !realtimeSession.outputNames.includes(manifest.output.name)) {
         throw this.refuse('invalid', new QuicksilverError('MODEL_INVALID',
-          `model ${id}: the ONNX graph has inputs [${session.inputNames}] and outputs [${session.outputNames}], `
+          `model ${id}: the ONNX graph has inputs [${realtimeSession.inputNames}] and outputs [${realtimeSession.outputNames}], `
           + `the manifest names input '${manifest.input.name}' and output '${manifest.output.name}'`), { model: id });
       }
+      if (this.options.modelThreads ?? true) {
+        sessions.push(await this.createSessionOnDevice(bytes, id, this.provider === 'cpu' ? this.options.bulkRunNiceness ?? 10 : 0));
+      }
+      const bulkSession = sessions.at(-1)!;
       const declaredBatch = manifest.input.shape[0];
       const fixedBatch = declaredBatch > 0;
       const batchCapacity = fixedBatch ? declaredBatch : this.options.maxBatchSize;
       const [, channels, height, width] = manifest.input.shape;
       const imageSize = channels * height * width;
-      const lane = (stagingBuffers: number, limiter: PermitSource): Lane => {
+      const lane = (session: ModelSession, stagingBuffers: number, limiter: PermitSource): Lane => {
         const staging = Array.from({ length: stagingBuffers }, () => new Float32Array(batchCapacity * imageSize));
         const created: Lane = {
+          session,
           staging,
           batcher: new DynamicBatcher<Uint8Array, BatchOutput>({
             maxBatchSize: batchCapacity, maxQueueDelayMicros: this.options.maxQueueDelayMicros, stagingBuffers, limiter,
             prepare: (image, slot) => this.decodeInto(served, staging[slot.buffer]!, image, slot.index),
             moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
-            run: (buffer, size) => this.runBatch(served, staging[buffer]!, size),
+            run: (buffer, size) => this.runBatch(served, created, buffer, size),
           }),
         };
         return created;
       };
       const served: ServedModel = {
-        manifest, session, batchCapacity, fixedBatch, imageSize,
-        realtime: lane(REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true)),
-        bulk: lane(STAGING_BUFFERS, this.decodeLimiter.lane(false)),
+        manifest, sessions, batchCapacity, fixedBatch, imageSize,
+        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true)),
+        bulk: lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false)),
       };
       try {
-        // Warm-up: a full batch allocates what the largest run needs (and compiles GPU kernels).
+        // Warm-up: a full batch on each session allocates what the largest run needs (and compiles GPU kernels).
         const startedAt = performance.now();
-        await this.runBatch(served, served.bulk.staging[0]!, batchCapacity, false);
-        this.logger.info({ model: id, batch: batchCapacity, ms: round(performance.now() - startedAt) }, 'model warmed up');
+        for (const warmed of served.bulk.session === served.realtime.session ? [served.bulk] : [served.bulk, served.realtime]) {
+          await this.runBatch(served, warmed, 0, batchCapacity, false);
+        }
+        this.logger.info({ model: id, batch: batchCapacity, sessions: sessions.length, ms: round(performance.now() - startedAt) }, 'model warmed up');
       } catch (error) {
         throw this.refuse('warmup', toQuicksilverError(error), { model: id });
       }
       return served;
     } catch (error) {
-      await session.release().catch(() => {});
+      await Promise.all(sessions.map((session) => session.release().catch(() => {})));
       throw error;
     }
   }
 
+  /** createSession, holding the webgpu device gate when there is one (creating a session while another thread runs may crash it too). */
+  private async createSessionOnDevice(bytes: Uint8Array, id: string, niceness: number): Promise<ModelSession> {
+    const release = this.deviceGate ? await this.deviceGate.acquire(false) : undefined;
+    try {
+      return await this.createSession(bytes, id, niceness);
+    } finally {
+      release?.();
+    }
+  }
+
   /** The first model picks the provider from the configured list; later models use the same one. */
-  private async createSession(bytes: Uint8Array, id: string): Promise<ort.InferenceSession> {
-    const { requireGpu, executionProviders, cudaDeviceId, intraOpThreads, intraOpSpinning = false } = this.options;
+  private async createSession(bytes: Uint8Array, id: string, niceness: number): Promise<ModelSession> {
+    const { requireGpu, executionProviders, cudaDeviceId, intraOpThreads, intraOpSpinning = false, modelThreads = true } = this.options;
     const candidates = this.provider ? [this.provider] : executionProviders.filter((p) => !requireGpu || isGpuProvider(p));
     if (candidates.length === 0) {
       throw new QuicksilverError('CONFIG_INVALID', `requireGpu is set but executionProviders [${executionProviders}] names no GPU provider (cuda, webgpu)`);
     }
-    const attempt = await createSessionOnFirstProvider(bytes, candidates, { cudaDeviceId, intraOpThreads, intraOpSpinning });
+    const attempt = await openModelSession(bytes, candidates, { cudaDeviceId, intraOpThreads, intraOpSpinning, thread: modelThreads, niceness });
+    if (niceness > 0) this.logger.info({ model: id, niceness, applied: attempt.niced }, 'bulk model runs niced');
     if (!this.provider && attempt.provider) {
       this.provider = attempt.provider;
+      if (attempt.provider === 'webgpu' && modelThreads) this.deviceGate = new ConcurrencyLimiter(1);
       const line = { provider: attempt.provider, device: this.device, failed: attempt.failures.map(formatFailure), model: id };
       if (attempt.failures.length > 0) this.logger.warn(line, `execution provider: ${attempt.provider} (after ${attempt.failures.map((f) => f.provider).join(', ')} failed)`);
       else this.logger.info(line, `execution provider: ${attempt.provider}`);
@@ -351,9 +475,9 @@ export class InferenceEngine implements Component {
   private async releaseSessions(): Promise<void> {
     const models = this.store.all();
     this.store.clear();
-    await Promise.all(models.map((model) => model.session.release().catch((error: unknown) => {
+    await Promise.all(models.flatMap((model) => model.sessions.map((session) => session.release().catch((error: unknown) => {
       this.logger.warn({ err: error, model: model.manifest.name }, 'releasing a session failed');
-    })));
+    }))));
   }
 
   // --- hot path -----------------------------------------------------------------------------------
@@ -366,17 +490,27 @@ export class InferenceEngine implements Component {
     this.drift.observeInput(model.manifest, staging, slot * model.imageSize);
   }
 
-  /** Runs slots 0..size-1 of a staging buffer; one probability vector per image. */
-  private async runBatch(model: ServedModel, staging: Float32Array, size: number, observe = true): Promise<BatchOutput[]> {
-    const { manifest, session, imageSize } = model;
+  /** Runs slots 0..size-1 of a lane's staging buffer on the lane's session; one probability vector per image. */
+  private async runBatch(model: ServedModel, lane: Lane, buffer: number, size: number, observe = true): Promise<BatchOutput[]> {
+    const { manifest, imageSize } = model;
     const rows = model.fixedBatch ? model.batchCapacity : size;
     const [, channels, height, width] = manifest.input.shape;
-    const input = new ort.Tensor('float32', staging.subarray(0, rows * imageSize), [rows, channels, height, width]);
+    const staging = lane.staging[buffer]!;
     const startedAt = performance.now();
-    let logits: ort.Tensor | undefined;
+    let logits: ModelOutput | undefined;
     try {
-      logits = (await session.run({ [manifest.input.name]: input }))[manifest.output.name];
+      const releaseDevice = this.deviceGate ? await this.deviceGate.acquire(lane === model.realtime) : undefined;
+      try {
+        const run = await lane.session.run(manifest.input.name, staging, [rows, channels, height, width], manifest.output.name);
+        lane.staging[buffer] = run.staging;
+        logits = run.output;
+      } finally {
+        releaseDevice?.();
+      }
     } catch (error) {
+      // A model thread hands the staging array back even when the run fails; if it died, start a new one.
+      const handedBack = error instanceof ModelRunError ? error.staging : undefined;
+      lane.staging[buffer] = handedBack ?? (staging.length > 0 ? staging : new Float32Array(model.batchCapacity * imageSize));
       if (observe && ++this.consecutiveFailedRuns === FAILED_RUNS_UNTIL_UNREADY) {
         this.logger.error({ err: (error as Error).message }, `${FAILED_RUNS_UNTIL_UNREADY} model runs failed in a row: reporting not ready`);
       }
@@ -385,7 +519,7 @@ export class InferenceEngine implements Component {
     const inferenceMs = performance.now() - startedAt;
     if (observe) this.consecutiveFailedRuns = 0;
     const labels = manifest.labels.length;
-    if (!logits || logits.type !== 'float32' || logits.dims.length !== 2 || logits.dims[0] !== rows || logits.dims[1] !== labels) {
+    if (!logits?.data || logits.dims.length !== 2 || logits.dims[0] !== rows || logits.dims[1] !== labels) {
       throw new QuicksilverError('MODEL_INVALID', `model ${manifest.name}@${manifest.version}: output '${manifest.output.name}' is `
         + `${logits ? `${logits.type} [${logits.dims}]` : 'missing'}, expected float32 [${rows}, ${labels}] (one score per label)`);
     }
@@ -393,7 +527,7 @@ export class InferenceEngine implements Component {
       this.metrics.inferenceDuration.observe(inferenceMs / 1000);
       this.metrics.batchSize.observe(size);
     }
-    const values = logits.data as Float32Array;
+    const values = logits.data;
     return Array.from({ length: size }, (_, i) => {
       const row = Float64Array.from(values.subarray(i * labels, (i + 1) * labels));
       return { probabilities: manifest.output.kind === 'logits' ? softmax(row) : row, inferenceMs };
@@ -419,3 +553,4 @@ function mostProbableOther(labels: string[], probabilities: Float64Array, positi
 
 const formatFailure = (failure: ProviderFailure): string => `${failure.provider}: ${failure.reason}`;
 const round = (ms: number): number => Math.round(ms * 100) / 100;
+const modelId = (manifest: ModelManifest): string => `${manifest.name}@${manifest.version}`;

@@ -20,12 +20,14 @@ export class Worker implements Component {
   private link: CoordinatorLink | undefined;
   private rescan: RescanRunner | undefined;
   private started = false;
+  private modelPoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros,
-      decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning, maxInputPixels: config.maxInputPixels,
+      decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
+      modelThreads: config.modelThreads, bulkRunNiceness: config.bulkRunNiceness, maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,
     });
     // Health over TLS with the worker's own certificate when it has one (it must then also be valid as a server certificate).
@@ -68,6 +70,11 @@ export class Worker implements Component {
       });
       await this.rescan.start();
     }
+    if (this.config.modelsPollIntervalMs > 0) {
+      // The coordinator learns the new model list from the next heartbeat.
+      this.modelPoll = setInterval(() => void this.engine.reload(), this.config.modelsPollIntervalMs);
+      this.modelPoll.unref();
+    }
     this.started = true;
     this.logger.info({ worker: this.config.workerId, provider: this.engine.executionProvider, models: this.engine.models }, 'worker started');
   }
@@ -75,6 +82,7 @@ export class Worker implements Component {
   async stop(signal: AbortSignal): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    clearInterval(this.modelPoll);
     this.health.setServing(false);
     await this.rescan?.stop(signal);
     await this.link?.stop(signal);

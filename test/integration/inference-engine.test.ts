@@ -1,6 +1,6 @@
 // InferenceEngine with real onnxruntime-node and sharp, on a tiny CNN and images made here.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { QuicksilverError } from '../../common/src/errors.js';
+import { repoRoot } from '../../common/src/paths.js';
 import { preprocessInto } from '../../common/src/preprocess.js';
 import { ortBinaryDir } from '../../gpu-worker/src/execution-providers.js';
 import { InferenceEngine, type ClassifyResult, type InferenceEngineOptions } from '../../gpu-worker/src/inference-engine.js';
@@ -247,6 +248,47 @@ describe('InferenceEngine', TIMEOUT, () => {
     }
   });
 
+  it('hot-swaps models: serves a new version folder, refuses a bad one once, retires a removed one after its queued work, keeps the last', TIMEOUT, async () => {
+    const dir = join(root, 'hot');
+    await writeTinyCnnModel(dir, { version: '1.0.0' });
+    const hotRegistry = new Registry();
+    const { logger, lines } = captureLogger();
+    const hot = new InferenceEngine(engineOptions(dir, { registry: hotRegistry, logger, maxQueueDelayMicros: 300_000 }));
+    await hot.start();
+    try {
+      assert.deepEqual(await hot.reload(), { added: [], retired: [], refused: [] }, 'nothing changed');
+      await writeTinyCnnModel(dir, { version: '1.1.0', seed: 777 });
+      const tampered = await writeTinyCnnModel(dir, { version: '2.0.0', seed: 778 });
+      await writeFile(tampered.modelPath, Buffer.alloc(64)); // a half-copied or wrong file
+      const first = await hot.reload();
+      assert.deepEqual(first.added, ['tiny-cnn@1.1.0']);
+      assert.deepEqual(first.refused, [tampered.manifestPath]);
+      assert.equal((await hot.classify({ bytes: images[0]! })).modelVersion, '1.1.0', 'the newest version serves unpinned requests');
+      assert.equal((await hot.classify({ bytes: images[0]!, modelName: 'tiny-cnn@1.0.0' })).modelVersion, '1.0.0');
+      await hot.reload();
+      const refusals = lines.filter((l) => l.msg === 'model refused' && l.manifestPath === tampered.manifestPath);
+      assert.equal(refusals.length, 1, 'a refused version is logged once while its reason stays the same');
+      // Retire 1.0.0 while a request for it waits in its batch (300 ms queue delay): the request still completes.
+      const queued = hot.classify({ bytes: images[1]!, modelName: 'tiny-cnn@1.0.0' });
+      await rm(join(dir, 'tiny-cnn', '1.0.0'), { recursive: true });
+      await rm(join(dir, 'tiny-cnn', '2.0.0'), { recursive: true });
+      const second = await hot.reload();
+      assert.deepEqual(second.retired, ['tiny-cnn@1.0.0']);
+      assert.equal((await queued).modelVersion, '1.0.0', 'queued work for a retired version runs before it goes');
+      await assert.rejects(hot.classify({ bytes: images[0]!, modelName: 'tiny-cnn@1.0.0' }), codeOf('UNKNOWN_MODEL'));
+      assert.deepEqual(hot.models, [{ name: 'tiny-cnn', version: '1.1.0' }]);
+      await rm(join(dir, 'tiny-cnn', '1.1.0'), { recursive: true });
+      assert.deepEqual((await hot.reload()).retired, [], 'the last model is never retired');
+      assert.equal((await hot.classify({ bytes: images[0]! })).modelVersion, '1.1.0');
+      const metrics = await hotRegistry.metrics();
+      assert.match(metrics, /quicksilver_worker_model_changes_total\{change="added"\} 1/);
+      assert.match(metrics, /quicksilver_worker_model_changes_total\{change="retired"\} 1/);
+      assert.match(metrics, /quicksilver_worker_model_load_failures_total\{reason="checksum_mismatch"\} 1/);
+    } finally {
+      await hot.stop(AbortSignal.timeout(5000));
+    }
+  });
+
   it('stop() drains queued work, then refuses new work with SHUTTING_DOWN', TIMEOUT, async () => {
     const stopping = new InferenceEngine(engineOptions(modelsDir, { maxQueueDelayMicros: 5_000_000 }));
     await stopping.start();
@@ -256,5 +298,72 @@ describe('InferenceEngine', TIMEOUT, () => {
     assert.equal((await queued).length, 4, 'queued work ran without waiting out the 5 s delay');
     await assert.rejects(stopping.classify({ bytes: images[0]! }), codeOf('SHUTTING_DOWN'));
     await stopping.stop(AbortSignal.timeout(10)); // idempotent
+  });
+});
+
+describe('InferenceEngine model threads (reference model, 256 x 256)', TIMEOUT, () => {
+  const referenceModels = join(repoRoot(), 'models');
+  let images: Buffer[];
+
+  before(async () => {
+    images = await Promise.all(Array.from({ length: 16 }, (_, i) => noiseJpeg(100 + i, 300, 400)));
+  });
+
+  /** Longest pause of a 1 ms timer while 16 bulk images run as one batch, and that batch's run time. */
+  async function eventLoopStallDuringBatch(engine: InferenceEngine): Promise<{ maxGapMs: number; inferenceMs: number }> {
+    let last = performance.now();
+    let maxGapMs = 0;
+    const tick = () => {
+      const now = performance.now();
+      maxGapMs = Math.max(maxGapMs, now - last);
+      last = now;
+    };
+    const timer = setInterval(tick, 1);
+    try {
+      const results = await Promise.all(images.map((bytes) => engine.classify({ bytes, priority: 'bulk' })));
+      tick(); // the gap up to now counts too: a blocked loop never ran the timer
+      assert.equal(Math.max(...results.map((r) => r.batchSize)), 16, 'the 16 images ran as one batch');
+      return { maxGapMs, inferenceMs: results[0]!.inferenceMs };
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  it('keeps the event loop turning while a batch runs (in-thread runs block it for the whole run)', TIMEOUT, async () => {
+    const measure = async (modelThreads: boolean) => {
+      const engine = new InferenceEngine(engineOptions(referenceModels, { modelThreads, maxBatchSize: 16, maxQueueDelayMicros: 2_000_000 }));
+      await engine.start();
+      try {
+        await eventLoopStallDuringBatch(engine); // warm
+        return await eventLoopStallDuringBatch(engine);
+      } finally {
+        await engine.stop(AbortSignal.timeout(5000));
+      }
+    };
+    const inThread = await measure(false);
+    const threaded = await measure(true);
+    assert.ok(inThread.maxGapMs >= inThread.inferenceMs * 0.9, `control: an in-thread run of ${inThread.inferenceMs.toFixed(1)} ms stalls the loop (${inThread.maxGapMs.toFixed(1)} ms)`);
+    assert.ok(threaded.maxGapMs < inThread.maxGapMs / 2,
+      `in a model thread the loop stalled at most ${threaded.maxGapMs.toFixed(1)} ms during a ${threaded.inferenceMs.toFixed(1)} ms run, vs ${inThread.maxGapMs.toFixed(1)} ms in-thread`);
+  });
+
+  it('nices the bulk lane\'s model thread and its onnxruntime pool on the cpu provider, not the realtime one', { ...TIMEOUT, skip: process.platform !== 'linux' && 'thread nice values are Linux-only' }, async () => {
+    const threadNiceness = () => readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19: nice
+    });
+    const before = threadNiceness().filter((n) => n === 7).length;
+    const engine = new InferenceEngine(engineOptions(referenceModels, { bulkRunNiceness: 7 }));
+    await engine.start();
+    try {
+      const niced = threadNiceness().filter((n) => n === 7).length - before;
+      assert.ok(niced >= 1, `threads at nice 7: ${niced}`);
+      assert.ok(threadNiceness().filter((n) => n === 0).length >= 2, 'the event loop thread and the realtime model thread keep nice 0');
+      const [realtime, bulk] = await Promise.all([engine.classify({ bytes: images[0]! }), engine.classify({ bytes: images[0]!, priority: 'bulk' })]);
+      assert.ok(Math.abs(realtime.score - bulk.score) < 1e-6, 'both lanes\' sessions score alike');
+    } finally {
+      await engine.stop(AbortSignal.timeout(5000));
+    }
+    assert.equal(threadNiceness().filter((n) => n === 7).length, before, 'stop() ends the model threads');
   });
 });

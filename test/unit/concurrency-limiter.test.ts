@@ -46,6 +46,23 @@ describe('ConcurrencyLimiter', () => {
     assert.equal(limiter.inUse, 2);
   });
 
+  it('with normalYieldsToUrgent, starts no normal holder while an urgent one holds a permit', async () => {
+    const limiter = new ConcurrencyLimiter(2, 1, true);
+    const normal = await limiter.acquire(false);
+    const urgent = await limiter.acquire(true);
+    let normalStarted = false;
+    const waiting = limiter.acquire(false).then((release) => { normalStarted = true; return release; });
+    await Promise.resolve();
+    assert.equal(normalStarted, false, '2 in use with room under the limit, but an urgent holder is active');
+    normal();
+    await Promise.resolve();
+    assert.equal(normalStarted, false, 'still waiting: the urgent holder is active');
+    urgent();
+    (await waiting)();
+    assert.equal(normalStarted, true);
+    assert.equal(limiter.inUse, 0);
+  });
+
   it('rejects a bad limit or reserve', () => {
     assert.throws(() => new ConcurrencyLimiter(0), /positive integer/);
     assert.throws(() => new ConcurrencyLimiter(2, -1), /reserve/);
