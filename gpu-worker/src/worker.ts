@@ -64,7 +64,7 @@ export class Worker implements Component {
       this.rescan = new RescanRunner({
         connect: () => RescanJetStream.connect(this.config.natsServers, `quicksilver-worker-${this.config.workerId}`, undefined, this.config),
         classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || this.linkMaxInFlight,
-        realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots,
+        realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots, allowedUrlPrefixes: this.config.rescanAllowedUrlPrefixes,
         maxImageBytes: this.config.rescanMaxImageBytes, httpTimeoutMs: this.config.rescanHttpTimeoutMs, jobsRefreshMs: 1000,
         logger: this.logger.child({ component: 'rescan' }), registry: this.registry,
       });
