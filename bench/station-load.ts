@@ -1,6 +1,7 @@
 // Benchmark load generator: simulated stations that stream in-memory images to the coordinator over
 // the real Inspect protocol (header + 1 MiB chunks), each keeping a bounded number in flight or
 // sending at a fixed interval, and recording latency from header sent to verdict received.
+import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { CHUNK_BYTES, channelOptions, grpc, inspectionProto } from '../common/src/adapters/grpc-services.js';
 import type { InspectRequest } from '../common/src/generated/quicksilver/v1/InspectRequest.js';
@@ -126,4 +127,16 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** runStation() in a child process of its own (bench/station-child.ts); aborting `signal` stops it. */
+export function runStationInChild(options: Omit<StationOptions, 'images' | 'signal'> & { imagesDir: string }, signal: AbortSignal): Promise<StationResult> {
+  const child = fork(new URL('./station-child.js', import.meta.url), [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const stop = () => child.send('stop');
+  if (signal.aborted) stop();
+  else signal.addEventListener('abort', stop, { once: true });
+  return new Promise((resolve, reject) => {
+    child.once('message', (result) => resolve(result as StationResult));
+    child.once('exit', (code) => reject(new Error(`bench station process exited with code ${code} before reporting`)));
+  });
 }

@@ -72,6 +72,16 @@ export class NatsServerProcess {
     throw new Error(`nats-server did not become ready within ${timeoutMs} ms: ${stderr}`);
   }
 
+  /** Kills the server at once (SIGKILL: no flush, as in a crash); start() brings it back on the same port and store. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
   /** Stops the server (SIGTERM, then SIGKILL after 5 s). */
   async stop(): Promise<void> {
     const child = this.child;

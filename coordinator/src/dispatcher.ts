@@ -166,12 +166,19 @@ export class Dispatcher {
     this.pump();
   }
 
-  heartbeat(workerId: string, draining = false): void {
+  /** `models`, when not empty, replaces the worker's served models (a model hot-swapped on the worker). */
+  heartbeat(workerId: string, draining = false, models: { name: string; version: string }[] = []): void {
     const worker = this.workers.get(workerId);
     if (!worker) return;
     worker.lastSeen = Date.now();
     if (draining && !worker.draining) this.options.logger.info({ worker: workerId, inFlight: worker.inFlight.size }, 'worker draining: no new tasks for it');
     worker.draining ||= draining;
+    const describe = (list: { name: string; version: string }[]) => list.map((m) => `${m.name}@${m.version}`).sort().join(',');
+    if (models.length > 0 && describe(models) !== describe(worker.info.models)) {
+      this.options.logger.info({ worker: workerId, before: worker.info.models, now: models }, 'worker models changed');
+      worker.info.models = models.map(({ name, version }) => ({ name, version }));
+      this.pump();
+    }
   }
 
   /** The worker's connection ended: its unfinished tasks go back to the front of the queue. */

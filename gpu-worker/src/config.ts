@@ -1,6 +1,7 @@
 // gpu-worker configuration (env prefix QS_WORKER). Every field: default + description.
 import { cpus, hostname } from 'node:os';
 import { z } from 'zod';
+import { UrlPrefixSchema } from '../../common/src/rescan/image-uri.js';
 import { clientSecurityFields, natsSecurityFields } from '../../common/src/security-config.js';
 
 export const WORKER_ENV_PREFIX = 'QS_WORKER';
@@ -12,6 +13,7 @@ export const WorkerConfigSchema = z.object({
   ...clientSecurityFields,
   workerId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).default(defaultWorkerId).describe('worker name shown in metrics and logs (default: hostname-pid)'),
   modelsDir: z.string().default('models').describe('folder scanned for <name>/<version>/manifest.json'),
+  modelsPollIntervalMs: z.number().int().min(0).default(10_000).describe('how often modelsDir is re-scanned: a new <name>/<version> folder is served, a removed one retired, without a restart (0 = only at start)'),
   executionProviders: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cuda', 'webgpu', 'cpu'])
     .describe('onnxruntime execution providers tried in order; the first that loads runs the models (see docs/gpu.md)'),
   cudaDeviceId: z.number().int().min(0).default(0).describe('CUDA device ordinal for the cuda provider'),
@@ -32,10 +34,11 @@ export const WorkerConfigSchema = z.object({
   reconnectMaxDelayMs: z.number().int().positive().default(10_000).describe('longest pause between reconnection attempts to the coordinator'),
   natsServers: z.array(z.string()).default([]).describe('NATS servers to pull re-scan work from (comma-separated; empty = no re-scan work on this worker)'),
   ...natsSecurityFields,
-  rescanAllowedRoots: z.array(z.string()).default([]).describe('folders re-scan image paths must lie under (symlinks resolved); http(s) URLs are always allowed'),
+  rescanAllowedRoots: z.array(z.string()).default([]).describe('folders re-scan image paths must lie under (symlinks resolved); empty = no file paths'),
+  rescanAllowedUrlPrefixes: z.array(UrlPrefixSchema).default([]).describe('http(s) URL prefixes (scheme://host[:port]/path/) re-scan image URLs and every redirect must start with; empty = no URLs'),
   rescanMaxInFlight: z.number().int().min(0).default(0).describe('re-scan rows in flight at most, conveyor tasks counted first (0 = the link\'s maxInFlight)'),
   rescanMaxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest re-scan image read, in bytes'),
-  rescanHttpTimeoutMs: z.number().int().positive().default(30_000).describe('time allowed to download one re-scan image over http(s)'),
+  rescanHttpTimeoutMs: z.number().int().positive().default(30_000).describe('time allowed to download one re-scan image over http(s), redirects included (keep it below the jobs\' ack wait)'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight tasks to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });

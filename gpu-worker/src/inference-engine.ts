@@ -60,6 +60,17 @@ export interface InferenceEngineOptions {
   registry: Registry;
 }
 
+/** What a reload() changed, as name@version. */
+export interface ModelChanges {
+  added: string[];
+  retired: string[];
+  /** New versions that were refused (logged with the reason; retried at the next reload). */
+  refused: string[];
+}
+
+/** How long a retired model's queued work may take to drain before it is rejected. */
+const RETIRE_GRACE_MS = 30_000;
+
 export interface ClassifyRequest {
   bytes: Uint8Array;
   /** "name", "name@version", or undefined for the newest version of the first model. */
@@ -135,6 +146,11 @@ export class InferenceEngine implements Component {
    *  provider shares one device context between sessions and crashes on concurrent runs from two
    *  threads (microsoft/onnxruntime#32561); cpu and cuda sessions run concurrently. */
   private deviceGate: ConcurrencyLimiter | undefined;
+  private reloading: Promise<ModelChanges> = Promise.resolve({ added: [], retired: [], refused: [] });
+  /** Last refusal message per manifest path, so a refused version is logged again only when its reason changes. */
+  private readonly refusedVersions = new Map<string, string>();
+  /** manifestPath#sha256 of versions that verified but could not be served (session, warm-up): not retried. */
+  private readonly unservable = new Set<string>();
 
   constructor(private readonly options: InferenceEngineOptions) {
     const invalid = (field: string, rule: string) => new QuicksilverError('CONFIG_INVALID', `inference engine: ${field} must be ${rule}`);
@@ -273,6 +289,79 @@ export class InferenceEngine implements Component {
     }
   }
 
+  /**
+   * Hot swap: serves versions added under modelsDir since start (or the last reload) and retires
+   * served ones whose folder is gone (their queued work runs first). A version is immutable: publish a
+   * changed model as a new version folder. A refused version is logged and counted, and the rest keep
+   * serving; the last model is never retired. Reloads run one at a time.
+   */
+  reload(): Promise<ModelChanges> {
+    this.reloading = this.reloading.then(() => this.applyModelChanges(), () => this.applyModelChanges());
+    return this.reloading;
+  }
+
+  private async applyModelChanges(): Promise<ModelChanges> {
+    const changes: ModelChanges = { added: [], retired: [], refused: [] };
+    if (this.state !== 'ready') return changes;
+    const served = new Map(this.store.all().map((model) => [modelId(model.manifest), model]));
+    const present = new Set<string>();
+    const discovery = await discoverModels(this.options.modelsDir, (name, version) => {
+      const id = `${name}@${version}`;
+      if (served.has(id)) present.add(id);
+      return served.has(id);
+    }).catch((error: unknown) => {
+      this.logger.warn({ err: (error as Error).message }, 'model reload: nothing found; keeping the models served');
+      return undefined;
+    });
+    if (!discovery) return changes;
+    for (const { manifestPath, error } of discovery.failures) {
+      changes.refused.push(manifestPath);
+      if (this.refusedVersions.get(manifestPath) === error.message) continue;
+      this.refusedVersions.set(manifestPath, error.message);
+      this.refuse(error.code === 'MODEL_CHECKSUM_MISMATCH' ? 'checksum_mismatch' : 'invalid', error, { manifestPath });
+    }
+    for (const model of discovery.loaded) {
+      const id = modelId(model.manifest);
+      const attempt = `${model.manifestPath}#${model.manifest.sha256}`;
+      if (this.unservable.has(attempt)) {
+        changes.refused.push(id);
+        continue;
+      }
+      try {
+        const added = await this.serve(model);
+        if (this.state !== 'ready') {
+          await Promise.all(added.sessions.map((session) => session.release().catch(() => {})));
+          return changes;
+        }
+        this.store.add(added);
+        this.drift.track(added.manifest);
+        this.refusedVersions.delete(model.manifestPath);
+        present.add(id);
+        changes.added.push(id);
+        this.metrics.modelChangesTotal.inc({ change: 'added' });
+        this.logger.info({ model: id }, 'model version added: serving it');
+      } catch {
+        changes.refused.push(id); // serve() logged and counted it
+        this.unservable.add(attempt);
+      }
+    }
+    for (const [id, model] of served) {
+      if (present.has(id)) continue;
+      if (this.store.size === 1) {
+        this.logger.warn({ model: id }, 'model folder removed, but it is the last model: still serving it');
+        continue;
+      }
+      this.store.remove(model);
+      changes.retired.push(id);
+      this.metrics.modelChangesTotal.inc({ change: 'retired' });
+      this.logger.info({ model: id }, 'model version retired: its folder is gone; draining its queued work');
+      const grace = AbortSignal.timeout(RETIRE_GRACE_MS);
+      await Promise.all([model.realtime.batcher.close(grace), model.bulk.batcher.close(grace)]);
+      await Promise.all(model.sessions.map((session) => session.release().catch(() => {})));
+    }
+    return changes;
+  }
+
   // --- loading ------------------------------------------------------------------------------------
 
   /** Session (on the chosen provider) + warm-up + batcher for one verified model; throws after counting the refusal. */
@@ -289,7 +378,7 @@ export class InferenceEngine implements Component {
         `model ${id}: ${model.modelPath} changed after verification (SHA-256 ${actual}, manifest says ${manifest.sha256})`), { model: id });
     }
     // The first session picks the provider; the bulk lane's (on the cpu provider niced) uses the same one.
-    const sessions = [await this.createSession(bytes, id, 0)];
+    const sessions = [await this.createSessionOnDevice(bytes, id, 0)];
     try {
       const realtimeSession = sessions[0]!;
       if (!realtimeSession.inputNames.includes(manifest.input.name) || !realtimeSession.outputNames.includes(manifest.output.name)) {
@@ -298,7 +387,7 @@ export class InferenceEngine implements Component {
           + `the manifest names input '${manifest.input.name}' and output '${manifest.output.name}'`), { model: id });
       }
       if (this.options.modelThreads ?? true) {
-        sessions.push(await this.createSession(bytes, id, this.provider === 'cpu' ? this.options.bulkRunNiceness ?? 10 : 0));
+        sessions.push(await this.createSessionOnDevice(bytes, id, this.provider === 'cpu' ? this.options.bulkRunNiceness ?? 10 : 0));
       }
       const bulkSession = sessions.at(-1)!;
       const declaredBatch = manifest.input.shape[0];
@@ -306,13 +395,13 @@ export class InferenceEngine implements Component {
       const batchCapacity = fixedBatch ? declaredBatch : this.options.maxBatchSize;
       const [, channels, height, width] = manifest.input.shape;
       const imageSize = channels * height * width;
-      const lane = (session: ModelSession, stagingBuffers: number, limiter: PermitSource): Lane => {
+      const lane = (session: ModelSession, stagingBuffers: number, limiter: PermitSource, maxQueueDelayMicros: number): Lane => {
         const staging = Array.from({ length: stagingBuffers }, () => new Float32Array(batchCapacity * imageSize));
         const created: Lane = {
           session,
           staging,
           batcher: new DynamicBatcher<Uint8Array, BatchOutput>({
-            maxBatchSize: batchCapacity, maxQueueDelayMicros: this.options.maxQueueDelayMicros, stagingBuffers, limiter,
+            maxBatchSize: batchCapacity, maxQueueDelayMicros, stagingBuffers, limiter,
             prepare: (image, slot) => this.decodeInto(served, staging[slot.buffer]!, image, slot.index),
             moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
             run: (buffer, size) => this.runBatch(served, created, buffer, size),
@@ -322,8 +411,9 @@ export class InferenceEngine implements Component {
       };
       const served: ServedModel = {
         manifest, sessions, batchCapacity, fixedBatch, imageSize,
-        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true)),
-        bulk: lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false)),
+        // A conveyor image never waits for company: the realtime lane runs what is decoded at once.
+        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true), 0),
+        bulk: lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false), this.options.maxQueueDelayMicros),
       };
       try {
         // Warm-up: a full batch on each session allocates what the largest run needs (and compiles GPU kernels).
@@ -339,6 +429,16 @@ export class InferenceEngine implements Component {
     } catch (error) {
       await Promise.all(sessions.map((session) => session.release().catch(() => {})));
       throw error;
+    }
+  }
+
+  /** createSession, holding the webgpu device gate when there is one (creating a session while another thread runs may crash it too). */
+  private async createSessionOnDevice(bytes: Uint8Array, id: string, niceness: number): Promise<ModelSession> {
+    const release = this.deviceGate ? await this.deviceGate.acquire(false) : undefined;
+    try {
+      return await this.createSession(bytes, id, niceness);
+    } finally {
+      release?.();
     }
   }
 
@@ -454,3 +554,4 @@ function mostProbableOther(labels: string[], probabilities: Float64Array, positi
 
 const formatFailure = (failure: ProviderFailure): string => `${failure.provider}: ${failure.reason}`;
 const round = (ms: number): number => Math.round(ms * 100) / 100;
+const modelId = (manifest: ModelManifest): string => `${manifest.name}@${manifest.version}`;

@@ -11,9 +11,13 @@ export interface ModelDiscovery {
   failures: { manifestPath: string; error: QuicksilverError }[];
 }
 
-/** Loads and verifies every modelsDir/<name>/<version>/manifest.json. Throws CONFIG_INVALID when there is none. */
-export async function discoverModels(modelsDir: string): Promise<ModelDiscovery> {
+/**
+ * Loads and verifies every modelsDir/<name>/<version>/manifest.json, except the folders `skip` names
+ * (e.g. versions already served: a version is immutable). Throws CONFIG_INVALID when there is none.
+ */
+export async function discoverModels(modelsDir: string, skip: (name: string, version: string) => boolean = () => false): Promise<ModelDiscovery> {
   const manifestPaths: string[] = [];
+  const skipped = new Set<string>();
   let names: string[];
   try {
     names = (await readdir(modelsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -24,7 +28,9 @@ export async function discoverModels(modelsDir: string): Promise<ModelDiscovery>
     const versions = (await readdir(join(modelsDir, name), { withFileTypes: true })).filter((d) => d.isDirectory());
     for (const version of versions) {
       const manifestPath = join(modelsDir, name, version.name, 'manifest.json');
-      if (await stat(manifestPath).then((s) => s.isFile(), () => false)) manifestPaths.push(manifestPath);
+      if (!(await stat(manifestPath).then((s) => s.isFile(), () => false))) continue;
+      manifestPaths.push(manifestPath);
+      if (skip(name, version.name)) skipped.add(manifestPath);
     }
   }
   if (manifestPaths.length === 0) {
@@ -32,6 +38,7 @@ export async function discoverModels(modelsDir: string): Promise<ModelDiscovery>
   }
   const discovery: ModelDiscovery = { loaded: [], failures: [] };
   for (const manifestPath of manifestPaths) {
+    if (skipped.has(manifestPath)) continue;
     try {
       const model = await loadModel(manifestPath);
       const expected = join(modelsDir, model.manifest.name, model.manifest.version, 'manifest.json');
@@ -94,6 +101,12 @@ export class ModelStore<T extends { manifest: ModelManifest }> {
       throw new QuicksilverError('UNKNOWN_MODEL', `model '${modelName}' is not served here (serving: ${served})`);
     }
     return model;
+  }
+
+  remove(model: T): void {
+    const versions = (this.byName.get(model.manifest.name) ?? []).filter((m) => m !== model);
+    if (versions.length > 0) this.byName.set(model.manifest.name, versions);
+    else this.byName.delete(model.manifest.name);
   }
 
   clear(): void {

@@ -14,6 +14,7 @@ export class WorkerMetrics {
   readonly imagesTotal: Counter<'model' | 'version' | 'label'>;
   readonly errorsTotal: Counter<'code'>;
   readonly modelLoadFailuresTotal: Counter<'reason'>;
+  readonly modelChangesTotal: Counter<'change'>;
   readonly queueDepth: Gauge;
 
   /** `queueDepth` is read at scrape time: requests accepted and not yet running. */
@@ -54,8 +55,13 @@ export class WorkerMetrics {
     });
     this.modelLoadFailuresTotal = new Counter({
       name: 'quicksilver_worker_model_load_failures_total',
-      help: 'Models refused at start: checksum_mismatch, invalid, session_create, warmup.',
+      help: 'Models refused, at start or when hot-swapped in: checksum_mismatch, invalid, session_create, warmup.',
       labelNames: ['reason'], registers,
+    });
+    this.modelChangesTotal = new Counter({
+      name: 'quicksilver_worker_model_changes_total',
+      help: 'Model versions hot-swapped after start: added (served from then on) or retired (its folder was removed).',
+      labelNames: ['change'], registers,
     });
   }
 }

@@ -20,6 +20,7 @@ export class Worker implements Component {
   private link: CoordinatorLink | undefined;
   private rescan: RescanRunner | undefined;
   private started = false;
+  private modelPoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
     this.engine = new InferenceEngine({
@@ -63,11 +64,16 @@ export class Worker implements Component {
       this.rescan = new RescanRunner({
         connect: () => RescanJetStream.connect(this.config.natsServers, `quicksilver-worker-${this.config.workerId}`, undefined, this.config),
         classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || this.linkMaxInFlight,
-        realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots,
+        realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots, allowedUrlPrefixes: this.config.rescanAllowedUrlPrefixes,
         maxImageBytes: this.config.rescanMaxImageBytes, httpTimeoutMs: this.config.rescanHttpTimeoutMs, jobsRefreshMs: 1000,
         logger: this.logger.child({ component: 'rescan' }), registry: this.registry,
       });
       await this.rescan.start();
+    }
+    if (this.config.modelsPollIntervalMs > 0) {
+      // The coordinator learns the new model list from the next heartbeat.
+      this.modelPoll = setInterval(() => void this.engine.reload(), this.config.modelsPollIntervalMs);
+      this.modelPoll.unref();
     }
     this.started = true;
     this.logger.info({ worker: this.config.workerId, provider: this.engine.executionProvider, models: this.engine.models }, 'worker started');
@@ -76,6 +82,7 @@ export class Worker implements Component {
   async stop(signal: AbortSignal): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    clearInterval(this.modelPoll);
     this.health.setServing(false);
     await this.rescan?.stop(signal);
     await this.link?.stop(signal);

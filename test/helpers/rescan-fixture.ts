@@ -1,7 +1,7 @@
 // A re-scan test bed of real processes: nats-server, coordinator and workers started as `quicksilver`
 // CLI processes (so they can be SIGKILLed), the fast tiny CNN, small generated JPEGs in an archive
 // folder, and manifests written as streams.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { freePort, LocalProcesses, type RunningProcess } from '../../common/src/local-processes.js';
 import { NatsServerProcess } from '../../common/src/nats-server-process.js';
 import { cliEntry } from '../../common/src/paths.js';
-import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
+import { RescanJetStream, type RescanLayoutOptions } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import type { RescanResult } from '../../common/src/rescan/records.js';
 import { writeTinyCnnModel } from '../support/tiny-cnn-model.js';
 
@@ -25,14 +25,27 @@ export interface RescanFixture {
   startCoordinator(): Promise<RunningProcess>;
   startWorker(name: string): Promise<RunningProcess>;
   /** Runs `quicksilver rescan <args>` with this fixture's NATS and roots; resolves with stdout/stderr. */
-  cli(args: string[], onStderr?: (text: string) => void): Promise<{ code: number; stdout: string; stderr: string }>;
+  cli(args: string[], onStderr?: (text: string) => void): Promise<CliRun>;
+  /** The same, with the child process at hand (to kill it). */
+  startCli(args: string[], onStderr?: (text: string) => void): { child: ChildProcess; done: Promise<CliRun> };
   stop(): Promise<void>;
 }
+
+export interface CliRun { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
 export const IMAGE_COUNT = 16;
 
 /** Workers serve tiny-cnn 1.0.0 and, with `secondModel`, tiny-cnn 2.0.0 (other weights) for diff reports. */
-export async function startRescanFixture(options: { workers: number; secondModel?: boolean }): Promise<RescanFixture> {
+export async function startRescanFixture(options: {
+  workers: number;
+  secondModel?: boolean;
+  /** Extra `quicksilver worker` flags (e.g. --rescan-allowed-url-prefixes). */
+  workerFlags?: string[];
+  /** Extra flags for every `quicksilver rescan` command. */
+  cliFlags?: string[];
+  /** Stream settings (created by the fixture before any process runs), e.g. a short duplicate window. */
+  layout?: RescanLayoutOptions;
+}): Promise<RescanFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'qs-rescan-'));
   const archive = join(dir, 'archive');
   mkdirSync(archive, { recursive: true });
@@ -63,7 +76,7 @@ export async function startRescanFixture(options: { workers: number; secondModel
 
   const fixture: RescanFixture = {
     dir, archive, nats, coordinatorMetricsPort, workers: [],
-    store: await RescanJetStream.connect([nats.url], 'qs-test'),
+    store: await RescanJetStream.connect([nats.url], 'qs-test', options.layout),
     coordinator: undefined as unknown as RunningProcess,
     async startCoordinator() {
       const coordinator = start(`coordinator-${++generation}`, ['coordinator', '--grpc-address', `127.0.0.1:${grpcPort}`, '--metrics-host', '127.0.0.1',
@@ -78,19 +91,21 @@ export async function startRescanFixture(options: { workers: number; secondModel
       const worker = start(name, ['worker', '--coordinator-address', `127.0.0.1:${grpcPort}`, '--worker-id', name, '--models-dir', modelsDir,
         '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--execution-providers', 'cpu',
         '--decode-concurrency', '2', '--intra-op-threads', '1', '--max-batch-size', '32', '--max-in-flight', '96',
-        '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn']);
+        '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn', ...(options.workerFlags ?? [])]);
       await processes.waitReady(worker, `http://127.0.0.1:${metricsPort}/readyz`, 60_000);
       fixture.workers.push(worker);
       return worker;
     },
-    async cli(args, onStderr) {
-      const child = spawn(process.execPath, [cliEntry(), 'rescan', ...args, '--nats-servers', nats.url, '--allowed-roots', archive], { stdio: ['ignore', 'pipe', 'pipe'] });
+    cli: (args, onStderr) => fixture.startCli(args, onStderr).done,
+    startCli(args, onStderr) {
+      const child = spawn(process.execPath, [cliEntry(), 'rescan', ...args, '--nats-servers', nats.url, '--allowed-roots', archive, ...(options.cliFlags ?? [])],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); onStderr?.(d.toString()); });
-      const [code] = await once(child, 'exit') as [number];
-      return { code, stdout, stderr };
+      const done = once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null, stdout, stderr }));
+      return { child, done };
     },
     async stop() {
       await fixture.store.close().catch(() => {});
@@ -98,7 +113,7 @@ export async function startRescanFixture(options: { workers: number; secondModel
       process.off('exit', killChildren);
       process.off('SIGTERM', onSignal);
       await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (!process.env.QS_TEST_KEEP) rmSync(dir, { recursive: true, force: true }); // QS_TEST_KEEP=1 keeps logs and data for a post-mortem
     },
   };
   await fixture.startCoordinator();

@@ -128,7 +128,7 @@ describe('InferenceEngine', TIMEOUT, () => {
     assert.ok(single.every((r) => r.batchSize === 1));
     const distinct = new Set(single.map((r) => r.score.toFixed(4)));
     assert.equal(distinct.size, images.length, 'the images score differently, so a mixed-up slot would show');
-    const concurrent = await Promise.all(images.map((bytes) => engine.classify({ bytes })));
+    const concurrent = await Promise.all(images.map((bytes) => engine.classify({ bytes, priority: 'bulk' }))); // the batching lane
     assert.ok(Math.max(...concurrent.map((r) => r.batchSize)) > 1, `batch sizes ${concurrent.map((r) => r.batchSize)}`);
     concurrent.forEach((r, i) => {
       assert.ok(Math.abs(r.score - single[i]!.score) <= 1e-5, `image ${i}: ${r.score} batched vs ${single[i]!.score} alone`);
@@ -248,10 +248,54 @@ describe('InferenceEngine', TIMEOUT, () => {
     }
   });
 
+  it('hot-swaps models: serves a new version folder, refuses a bad one once, retires a removed one after its queued work, keeps the last', TIMEOUT, async () => {
+    const dir = join(root, 'hot');
+    await writeTinyCnnModel(dir, { version: '1.0.0' });
+    const hotRegistry = new Registry();
+    const { logger, lines } = captureLogger();
+    const hot = new InferenceEngine(engineOptions(dir, { registry: hotRegistry, logger, maxQueueDelayMicros: 300_000 }));
+    await hot.start();
+    try {
+      assert.deepEqual(await hot.reload(), { added: [], retired: [], refused: [] }, 'nothing changed');
+      await writeTinyCnnModel(dir, { version: '1.1.0', seed: 777 });
+      const tampered = await writeTinyCnnModel(dir, { version: '2.0.0', seed: 778 });
+      await writeFile(tampered.modelPath, Buffer.alloc(64)); // a half-copied or wrong file
+      const first = await hot.reload();
+      assert.deepEqual(first.added, ['tiny-cnn@1.1.0']);
+      assert.deepEqual(first.refused, [tampered.manifestPath]);
+      assert.equal((await hot.classify({ bytes: images[0]! })).modelVersion, '1.1.0', 'the newest version serves unpinned requests');
+      assert.equal((await hot.classify({ bytes: images[0]!, modelName: 'tiny-cnn@1.0.0' })).modelVersion, '1.0.0');
+      await hot.reload();
+      const refusals = lines.filter((l) => l.msg === 'model refused' && l.manifestPath === tampered.manifestPath);
+      assert.equal(refusals.length, 1, 'a refused version is logged once while its reason stays the same');
+      // Retire 1.0.0 while a request for it waits in its batch (300 ms queue delay): the request still completes.
+      const queued = hot.classify({ bytes: images[1]!, modelName: 'tiny-cnn@1.0.0', priority: 'bulk' });
+      await rm(join(dir, 'tiny-cnn', '1.0.0'), { recursive: true });
+      await rm(join(dir, 'tiny-cnn', '2.0.0'), { recursive: true });
+      const second = await hot.reload();
+      assert.deepEqual(second.retired, ['tiny-cnn@1.0.0']);
+      assert.equal((await queued).modelVersion, '1.0.0', 'queued work for a retired version runs before it goes');
+      await assert.rejects(hot.classify({ bytes: images[0]!, modelName: 'tiny-cnn@1.0.0' }), codeOf('UNKNOWN_MODEL'));
+      assert.deepEqual(hot.models, [{ name: 'tiny-cnn', version: '1.1.0' }]);
+      await rm(join(dir, 'tiny-cnn', '1.1.0'), { recursive: true });
+      assert.deepEqual((await hot.reload()).retired, [], 'the last model is never retired');
+      assert.equal((await hot.classify({ bytes: images[0]! })).modelVersion, '1.1.0');
+      const metrics = await hotRegistry.metrics();
+      assert.match(metrics, /quicksilver_worker_model_changes_total\{change="added"\} 1/);
+      assert.match(metrics, /quicksilver_worker_model_changes_total\{change="retired"\} 1/);
+      assert.match(metrics, /quicksilver_worker_model_load_failures_total\{reason="checksum_mismatch"\} 1/);
+    } finally {
+      await hot.stop(AbortSignal.timeout(5000));
+    }
+  });
+
   it('stop() drains queued work, then refuses new work with SHUTTING_DOWN', TIMEOUT, async () => {
     const stopping = new InferenceEngine(engineOptions(modelsDir, { maxQueueDelayMicros: 5_000_000 }));
     await stopping.start();
-    const queued = Promise.all(images.slice(0, 4).map((bytes) => stopping.classify({ bytes })));
+    const startedAt = performance.now();
+    await stopping.classify({ bytes: images[5]! });
+    assert.ok(performance.now() - startedAt < 2500, 'a realtime image does not wait out the 5 s queue delay (its lane has none)');
+    const queued = Promise.all(images.slice(0, 4).map((bytes) => stopping.classify({ bytes, priority: 'bulk' })));
     await new Promise((resolve) => setTimeout(resolve, 50));
     await stopping.stop(AbortSignal.timeout(5000));
     assert.equal((await queued).length, 4, 'queued work ran without waiting out the 5 s delay');

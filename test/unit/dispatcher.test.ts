@@ -74,6 +74,23 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     dispatcher.close();
   });
 
+  it('routes a model a worker hot-swapped in once its heartbeat lists it', async () => {
+    const dispatcher = newDispatcher();
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('w1', 4, ['m']), channel);
+    await assert.rejects(dispatcher.submit(task('n')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL');
+    dispatcher.heartbeat('w1', false, []); // an older worker's heartbeat: models unchanged
+    await assert.rejects(dispatcher.submit(task('n')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL');
+    dispatcher.heartbeat('w1', false, [{ name: 'm', version: '1.0.0' }, { name: 'n', version: '2.0.0' }]);
+    const result = dispatcher.submit(task('n'));
+    assert.equal(channel.sent.at(-1)?.modelName, 'n');
+    dispatcher.completeTask('w1', { taskId: channel.sent.at(-1)!.taskId, classification: { ...classification, modelName: 'n', modelVersion: '2.0.0' }, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await result).classification.modelName, 'n');
+    dispatcher.heartbeat('w1', false, [{ name: 'n', version: '2.0.0' }]); // m retired
+    await assert.rejects(dispatcher.submit(task('m')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL');
+    dispatcher.close();
+  });
+
   it('fails a task at its deadline: NO_WORKER without workers, DEADLINE_EXCEEDED (with a cancel) on a silent worker', async () => {
     const dispatcher = newDispatcher({ taskTimeoutMs: 50 });
     await assert.rejects(dispatcher.submit(task()), (error: QuicksilverError) => error.code === 'NO_WORKER' && error.retryable);

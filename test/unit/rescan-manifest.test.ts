@@ -11,9 +11,10 @@ import { readManifest, type ManifestEntry } from '../../common/src/rescan/manife
 const dir = mkdtempSync(join(tmpdir(), 'qs-manifest-unit-'));
 const root = join(dir, 'archive');
 mkdirSync(root);
+const sources = { allowedRoots: [root], allowedUrlPrefixes: ['https://images.example.org/', 'http://x.org/'] };
 const collect = async (file: string) => {
   const entries: ManifestEntry[] = [];
-  for await (const entry of readManifest(file, { allowedRoots: [root] })) entries.push(entry);
+  for await (const entry of readManifest(file, sources)) entries.push(entry);
   return entries;
 };
 const reasons = (entries: ManifestEntry[]) => entries.flatMap((e) => (e.ok ? [] : [`${e.line}: ${e.reason}`]));
@@ -35,6 +36,8 @@ describe('re-scan manifest', () => {
       `A8,ftp://host/x.jpg`,
       '',
       `A9,file://${root}/d.jpg,Pinus`,
+      'A10,https://images.example.org.evil.net/a10.jpg',
+      'A11,http://images.example.org/a11.jpg',
     ].join('\n'));
     const entries = await collect(file);
     assert.deepEqual(entries.filter((e) => e.ok).map((e) => e.ok && [e.item.line, e.item.barcode, e.item.uri, e.item.taxon]), [
@@ -47,6 +50,8 @@ describe('re-scan manifest', () => {
       '6: barcode: missing',
       '7: uri: relative path images/c.jpg: give an absolute path under an allowed root',
       '9: uri: unsupported URI scheme in ftp://host/x.jpg: use an absolute path, file://, http:// or https://',
+      '12: uri: URL https://images.example.org.evil.net/a10.jpg is outside the allowed URL prefixes (https://images.example.org/, http://x.org/)',
+      '13: uri: URL http://images.example.org/a11.jpg is outside the allowed URL prefixes (https://images.example.org/, http://x.org/)',
     ]);
   });
 
@@ -79,13 +84,13 @@ describe('re-scan manifest', () => {
     writeFileSync(join(dir, 'outside.jpg'), Buffer.from([1, 2, 3]));
     symlinkSync(join(dir, 'outside.jpg'), join(root, 'link.jpg'));
     writeFileSync(join(root, 'empty.jpg'), '');
-    const options = { allowedRoots: [root], maxBytes: 1024, httpTimeoutMs: 1000 };
+    const options = { ...sources, maxBytes: 1024, httpTimeoutMs: 1000 };
     assert.equal((await readImage(`${root}/ok.jpg`, options)).length, 3);
     await assert.rejects(readImage(`${root}/link.jpg`, options), (e: Error & { code?: string }) => e.code === 'INVALID_METADATA' && /outside the allowed roots/.test(e.message));
     await assert.rejects(readImage(`${root}/missing.jpg`, options), (e: Error & { code?: string }) => e.code === 'INVALID_METADATA' && /ENOENT/.test(e.message));
     await assert.rejects(readImage(`${root}/empty.jpg`, options), (e: Error & { code?: string }) => e.code === 'IMAGE_EMPTY');
     await assert.rejects(readImage(`${root}/ok.jpg`, { ...options, maxBytes: 2 }), (e: Error & { code?: string }) => e.code === 'IMAGE_TOO_LARGE');
-    assert.throws(() => checkImageUri(`${root}/a.jpg`, []), /no allowed roots are configured/);
-    assert.throws(() => checkImageUri(`${root}2/a.jpg`, [root]), /outside the allowed roots/);
+    assert.throws(() => checkImageUri(`${root}/a.jpg`, { allowedRoots: [], allowedUrlPrefixes: [] }), /no allowed roots are configured/);
+    assert.throws(() => checkImageUri(`${root}2/a.jpg`, sources), /outside the allowed roots/);
   });
 });

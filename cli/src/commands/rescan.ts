@@ -14,6 +14,7 @@ import { JobIdSchema, newJobId, type JobRecord } from '../../../common/src/resca
 import { RESCAN_ENV_PREFIX, RescanClientConfigSchema, type RescanClientConfig } from '../rescan/config.js';
 import { formatProgress, ProgressDisplay, ProgressTracker } from '../rescan/progress.js';
 import { exportResults, writeReport } from '../rescan/report.js';
+import { submitManifest } from '../rescan/submit.js';
 
 const BAD_ROWS_PRINTED = 100;
 const configOf = (options: Record<string, unknown>): RescanClientConfig => {
@@ -38,14 +39,30 @@ function sub(name: string, description: string): Command {
   return addConfigOptions(new Command(name).description(description), RescanClientConfigSchema, RESCAN_ENV_PREFIX);
 }
 
-/** Follows a job until it is completed or cancelled or every row has its result. */
+/** Follows a job until it is completed or cancelled or every row has its result; waits out NATS outages. */
 async function follow(store: RescanJetStream, jobId: string, intervalMs = 1000): Promise<JobRecord> {
   const display = new ProgressDisplay(jobId);
   const tracker = new ProgressTracker();
+  let unreachableSince: number | undefined;
   try {
     for (;;) {
-      const job = await store.requireJob(jobId);
-      const progress = await store.progress(job);
+      let job: JobRecord;
+      let progress: Awaited<ReturnType<RescanJetStream['progress']>>;
+      try {
+        job = await store.requireJob(jobId);
+        progress = await store.progress(job);
+      } catch (error) {
+        if (error instanceof QuicksilverError) throw error; // e.g. the job was deleted
+        // NATS away (the connection reconnects by itself): the job goes on without us.
+        if (unreachableSince === undefined) process.stderr.write(`job ${jobId}: NATS unreachable (${(error as Error).message}); still following\n`);
+        unreachableSince ??= Date.now();
+        await new Promise((r) => setTimeout(r, intervalMs));
+        continue;
+      }
+      if (unreachableSince !== undefined) {
+        process.stderr.write(`job ${jobId}: NATS reachable again after ${((Date.now() - unreachableSince) / 1000).toFixed(0)} s\n`);
+        unreachableSince = undefined;
+      }
       const line = tracker.update(progress);
       const finished = job.state === 'completed' || job.state === 'cancelled' || (job.totalRows !== undefined && line.done >= job.totalRows);
       display.show(job.state, line, finished);
@@ -59,38 +76,15 @@ async function follow(store: RescanJetStream, jobId: string, intervalMs = 1000):
 
 async function submit(options: Record<string, unknown>): Promise<void> {
   const config = configOf(options);
-  const manifest = resolve(String(options.manifest));
   const jobId = options.jobId ? jobIdArgument(String(options.jobId)) : newJobId();
   await withStore(config, async (store) => {
-    const now = new Date().toISOString();
-    const job = await store.createJob({
-      jobId, state: 'submitting', manifest, model: config.model, previousJobId: options.previous ? jobIdArgument(String(options.previous)) : undefined,
-      createdAt: now, updatedAt: now, invalidRows: 0, maxAttempts: config.maxAttempts, ackWaitMs: config.ackWaitMs, verdicts: 0, failures: 0,
-    }, Boolean(options.jobId));
-    if (job.state !== 'submitting') throw new QuicksilverError('INVALID_METADATA', `job ${jobId} exists already and is ${job.state}; resubmission continues only a job still submitting`);
-    await store.ensureWorkConsumer(jobId, { ackWaitMs: job.ackWaitMs, maxAckPending: config.maxAckPending });
-    process.stderr.write(`job ${jobId}: submitting ${manifest}\n`);
-    const publisher = store.workPublisher(jobId, config.publishWindow);
-    let rows = 0;
-    let invalid = 0;
-    for await (const entry of readManifest(manifest, { format: options.format as ManifestFormat | undefined, allowedRoots: config.allowedRoots })) {
-      rows++;
-      if (entry.ok) {
-        await publisher.add(entry.item);
-        continue;
-      }
-      invalid++;
-      if (invalid <= BAD_ROWS_PRINTED) process.stderr.write(`line ${entry.line}: ${entry.reason}\n`);
-      // A bad row ends as a failure record too: every row of the manifest is accounted for.
-      await store.publishResult({
-        kind: 'failure', jobId, line: entry.line, barcode: entry.barcode, uri: entry.uri, code: 'INVALID_METADATA', reason: entry.reason,
-        attempts: 0, decidedAt: new Date().toISOString(),
-      });
-    }
-    await publisher.flush();
-    if (invalid > BAD_ROWS_PRINTED) process.stderr.write(`... and ${invalid - BAD_ROWS_PRINTED} more bad rows (see \`quicksilver rescan export ${jobId}\`)\n`);
-    await store.updateJob(jobId, (current) => ({ ...current, state: current.state === 'submitting' ? 'running' : current.state, totalRows: rows, invalidRows: invalid }));
-    process.stdout.write(`${JSON.stringify({ jobId, rows, valid: rows - invalid, invalid })}\n`);
+    const summary = await submitManifest(store, {
+      jobId, manifest: resolve(String(options.manifest)), format: options.format as ManifestFormat | undefined, model: config.model,
+      previousJobId: options.previous ? jobIdArgument(String(options.previous)) : undefined, maxAttempts: config.maxAttempts, ackWaitMs: config.ackWaitMs,
+      maxAckPending: config.maxAckPending, publishWindow: config.publishWindow, checkpointRows: config.checkpointRows,
+      allowedRoots: config.allowedRoots, allowedUrlPrefixes: config.allowedUrlPrefixes, log: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
     if (options.wait) {
       const finished = await follow(store, jobId);
       process.stderr.write(`job ${jobId} ${finished.state}\n`);
@@ -103,7 +97,7 @@ async function validate(options: Record<string, unknown>): Promise<void> {
   let rows = 0;
   let invalid = 0;
   let peakHeapBytes = 0;
-  for await (const entry of readManifest(resolve(String(options.manifest)), { format: options.format as ManifestFormat | undefined, allowedRoots: config.allowedRoots })) {
+  for await (const entry of readManifest(resolve(String(options.manifest)), { format: options.format as ManifestFormat | undefined, allowedRoots: config.allowedRoots, allowedUrlPrefixes: config.allowedUrlPrefixes })) {
     rows++;
     if (!entry.ok && ++invalid <= BAD_ROWS_PRINTED) process.stderr.write(`line ${entry.line}: ${entry.reason}\n`);
     if (rows % 65_536 === 0) peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
@@ -144,7 +138,7 @@ export function rescanCommand(): Command {
   rescan.addCommand(sub('submit', 'stream a CSV/JSONL manifest (barcode, uri[, taxon, family, collection]) into a durable re-scan job')
     .requiredOption('--manifest <file>', 'manifest file (.csv with a header row, or .jsonl/.ndjson)')
     .addOption(new Option('--format <format>', 'manifest format (default: from the file extension)').choices(['csv', 'jsonl']))
-    .option('--job-id <id>', 'job id (default: generated); resubmitting with the id of a job still submitting continues it without duplicates')
+    .option('--job-id <id>', 'job id (default: generated); the same command with the id of an interrupted submission continues it after its checkpoint')
     .option('--previous <jobId>', 'a previous job the report compares this one with')
     .option('--wait', 'follow the job with a progress bar until it completes')
     .action((options: Record<string, unknown>) => submit(options)));
@@ -187,7 +181,7 @@ export function rescanCommand(): Command {
         const job = await store.requireJob(jobIdArgument(jobId));
         const againstId = (options.against as string | undefined) ?? job.previousJobId;
         const against = againstId ? await store.requireJob(jobIdArgument(againstId)) : undefined;
-        const summary = await writeReport(store, job, String(options.out), { allowedRoots: config.allowedRoots, maxFlaggedShown: Number(options.maxFlagged), against });
+        const summary = await writeReport(store, job, String(options.out), { allowedRoots: config.allowedRoots, allowedUrlPrefixes: config.allowedUrlPrefixes, maxFlaggedShown: Number(options.maxFlagged), against });
         process.stdout.write(`${JSON.stringify({ jobId, out: options.out, ...summary })}\n`);
       });
     }));

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
 import sharp from 'sharp';
 import type { RescanJetStream } from '../../../common/src/rescan/adapters/jetstream-rescan.js';
-import { readImage } from '../../../common/src/rescan/image-uri.js';
+import { readImage, type ImageSources } from '../../../common/src/rescan/image-uri.js';
 import type { JobRecord, RescanFailure, RescanResult, RescanVerdict } from '../../../common/src/rescan/records.js';
 
 export const EXPORT_COLUMNS = ['jobId', 'line', 'kind', 'barcode', 'uri', 'taxon', 'family', 'collection', 'label', 'score', 'threshold', 'flagged',
@@ -35,8 +35,7 @@ export async function exportResults(store: RescanJetStream, jobId: string, forma
   return rows;
 }
 
-export interface ReportOptions {
-  allowedRoots: string[];
+export interface ReportOptions extends ImageSources {
   /** Flagged sheets shown with a thumbnail (all are counted). */
   maxFlaggedShown: number;
   against?: JobRecord;
@@ -72,7 +71,7 @@ export async function writeReport(store: RescanJetStream, job: JobRecord, file: 
       if (flaggedShown.length < options.maxFlaggedShown) flaggedShown.push(result);
     }
   }
-  const thumbnails = await Promise.all(flaggedShown.map((verdict) => thumbnail(verdict.uri, options.allowedRoots)));
+  const thumbnails = await Promise.all(flaggedShown.map((verdict) => thumbnail(verdict.uri, options)));
   const diff = options.against ? await diffAgainst(store, options.against.jobId, job.jobId) : undefined;
 
   const out = createWriteStream(file);
@@ -101,9 +100,9 @@ async function diffAgainst(store: RescanJetStream, previousJobId: string, jobId:
   return { count, shown };
 }
 
-async function thumbnail(uri: string, allowedRoots: string[]): Promise<string | undefined> {
+async function thumbnail(uri: string, sources: ImageSources): Promise<string | undefined> {
   try {
-    const bytes = await readImage(uri, { allowedRoots, maxBytes: 300 * 1024 * 1024, httpTimeoutMs: 15_000 });
+    const bytes = await readImage(uri, { allowedRoots: sources.allowedRoots, allowedUrlPrefixes: sources.allowedUrlPrefixes, maxBytes: 300 * 1024 * 1024, httpTimeoutMs: 15_000 });
     const jpeg = await sharp(bytes, { limitInputPixels: 120_000_000 }).resize({ width: 160 }).jpeg({ quality: 70 }).toBuffer();
     return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
   } catch {

@@ -1,28 +1,76 @@
 // Image URIs of a re-scan manifest: absolute file paths (or file:// URLs) under allowed roots, and
-// http(s) URLs. checkImageUri is the lexical check done at submission; readImage is what a worker
-// does, with symlinks resolved (realpath) before the roots are checked again.
+// http(s) URLs under allowed URL prefixes. checkImageUri is the lexical check done at submission;
+// readImage is what a worker does: symlinks resolved (realpath) before the roots are checked again,
+// every redirect checked against the prefixes, time and bytes bounded.
 import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { QuicksilverError } from '../errors.js';
 
-export type ImageLocation = { kind: 'file'; path: string } | { kind: 'http'; url: string };
+export type ImageLocation = { kind: 'file'; path: string } | { kind: 'http'; url: URL };
+
+/** Where a manifest's images may come from. An empty list allows none of that kind. */
+export interface ImageSources {
+  /** Folders file paths must lie under. */
+  allowedRoots: readonly string[];
+  /** http(s) URL prefixes (scheme, host, port, path prefix) URLs and their redirects must start with. */
+  allowedUrlPrefixes: readonly string[];
+}
+
+/** A usable prefix: an absolute http(s) URL without credentials, query or fragment. */
+function parseUrlPrefix(prefix: string): URL | undefined {
+  try {
+    const url = new URL(prefix);
+    return /^https?:$/.test(url.protocol) && !url.username && !url.password && !url.search && !url.hash ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const UrlPrefixSchema = z.string().refine((value) => parseUrlPrefix(value) !== undefined,
+  'an http(s) URL prefix such as https://images.example.org/herbarium/ (no credentials, query or fragment)');
+
+/** Same scheme, host and port, and the path under the prefix's path (whole segments unless the prefix ends with '/'). */
+export function urlUnderPrefix(url: URL, prefix: string): boolean {
+  const base = parseUrlPrefix(prefix);
+  if (!base || url.protocol !== base.protocol || url.host !== base.host) return false;
+  return base.pathname.endsWith('/') ? url.pathname.startsWith(base.pathname) : url.pathname === base.pathname || url.pathname.startsWith(`${base.pathname}/`);
+}
+
+/** Why `url` may not be read (a phrase that follows the URL), or undefined when it is under a prefix. */
+function urlProblem(url: URL, prefixes: readonly string[]): string | undefined {
+  if (!/^https?:$/.test(url.protocol)) return 'is not http(s)';
+  if (url.username || url.password) return 'carries credentials: give them to the image server another way';
+  // An encoded separator may be decoded by the server into a path that escapes the prefix.
+  if (/%2f|%5c/i.test(url.pathname)) return 'has an encoded \'/\' or \'\\\' in its path';
+  if (prefixes.length === 0) return 'is refused: no allowed URL prefixes are configured';
+  if (!prefixes.some((prefix) => urlUnderPrefix(url, prefix))) return `is outside the allowed URL prefixes (${prefixes.join(', ')})`;
+  return undefined;
+}
+
+/** The URL as shown in reasons and logs: without credentials. */
+const shown = (url: URL) => (url.username || url.password ? `${url.protocol}//${url.host}${url.pathname}${url.search}` : url.href);
 
 const within = (root: string, path: string) => {
   const rel = relative(root, path);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel) && rel.split(sep)[0] !== '..');
 };
 
-/** Parses and checks a URI; throws INVALID_METADATA naming the reason. An empty `allowedRoots` allows no file path. */
-export function checkImageUri(uri: string, allowedRoots: readonly string[]): ImageLocation {
+/** Parses and checks a URI; throws INVALID_METADATA naming the reason. */
+export function checkImageUri(uri: string, sources: ImageSources): ImageLocation {
+  const { allowedRoots } = sources;
   if (/^https?:\/\//i.test(uri)) {
+    let url: URL;
     try {
-      const url = new URL(uri);
+      url = new URL(uri);
       if (!url.hostname) throw new Error('no host');
-      return { kind: 'http', url: url.href };
     } catch {
       throw new QuicksilverError('INVALID_METADATA', `not a valid http(s) URL: ${uri}`);
     }
+    const problem = urlProblem(url, sources.allowedUrlPrefixes);
+    if (problem) throw new QuicksilverError('INVALID_METADATA', `URL ${shown(url)} ${problem}`);
+    return { kind: 'http', url };
   }
   let path = uri;
   if (/^file:/i.test(uri)) {
@@ -45,16 +93,21 @@ export function checkImageUri(uri: string, allowedRoots: readonly string[]): Ima
   return { kind: 'file', path: normalized };
 }
 
-export interface ReadImageOptions {
-  allowedRoots: readonly string[];
+export interface ReadImageOptions extends ImageSources {
   maxBytes: number;
+  /** Time allowed for one http(s) read: every redirect and the whole body. */
   httpTimeoutMs: number;
+  /** Aborts a read (e.g. the worker is stopping): a retryable SHUTTING_DOWN. */
   signal?: AbortSignal;
 }
 
-/** Reads an image straight from storage. Codes: INVALID_METADATA (URI refused), IMAGE_EMPTY, IMAGE_TOO_LARGE, UNAVAILABLE (not found / unreachable). */
+/**
+ * Reads an image straight from storage. Final codes: INVALID_METADATA (URI refused, not found, HTTP
+ * 4xx, redirect outside the prefixes), IMAGE_EMPTY, IMAGE_TOO_LARGE. Retryable: UNAVAILABLE (storage
+ * unreachable, timeout, HTTP 5xx/408/429, connection cut mid-body), SHUTTING_DOWN.
+ */
 export async function readImage(uri: string, options: ReadImageOptions): Promise<Buffer> {
-  const location = checkImageUri(uri, options.allowedRoots);
+  const location = checkImageUri(uri, options);
   const bytes = location.kind === 'file' ? await readFileUnderRoots(location.path, options) : await fetchImage(location.url, options);
   if (bytes.length === 0) throw new QuicksilverError('IMAGE_EMPTY', `${uri} has zero bytes`);
   return bytes;
@@ -84,26 +137,63 @@ async function readFileUnderRoots(path: string, options: ReadImageOptions): Prom
   }
 }
 
-async function fetchImage(url: string, options: ReadImageOptions): Promise<Buffer> {
-  const signal = AbortSignal.any([AbortSignal.timeout(options.httpTimeoutMs), ...(options.signal ? [options.signal] : [])]);
-  let response: Response;
+export const MAX_REDIRECTS = 5;
+/** Statuses worth another try later; every other non-2xx answer is final. */
+const RETRYABLE_STATUS = (status: number) => status >= 500 || status === 408 || status === 425 || status === 429;
+const isRedirect = (status: number) => [301, 302, 303, 307, 308].includes(status);
+
+async function fetchImage(url: URL, options: ReadImageOptions): Promise<Buffer> {
+  const timeout = AbortSignal.timeout(options.httpTimeoutMs);
+  const refused = new AbortController(); // drops the connection once we refuse the body
+  const signal = AbortSignal.any([timeout, refused.signal, ...(options.signal ? [options.signal] : [])]);
+  let current = url;
   try {
-    response = await fetch(url, { signal, redirect: 'follow' });
+    for (let redirects = 0; ; redirects++) {
+      // Images are compressed already; identity also keeps the byte count that of the transfer.
+      const response = await fetch(current, { signal, redirect: 'manual', headers: { 'accept-encoding': 'identity' } });
+      const answered = `${current.href} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+      if (isRedirect(response.status)) {
+        await response.body?.cancel();
+        const location = response.headers.get('location');
+        if (!location) throw new QuicksilverError('INVALID_METADATA', `${answered} without a Location`);
+        if (redirects >= MAX_REDIRECTS) throw new QuicksilverError('INVALID_METADATA', `${url.href}: more than ${MAX_REDIRECTS} redirects`);
+        const next = new URL(location, current);
+        const problem = urlProblem(next, options.allowedUrlPrefixes);
+        if (problem) throw new QuicksilverError('INVALID_METADATA', `${current.href} redirected to ${shown(next)}, which ${problem}`);
+        current = next;
+        continue;
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        if (RETRYABLE_STATUS(response.status)) throw new QuicksilverError('UNAVAILABLE', answered);
+        throw new QuicksilverError('INVALID_METADATA', response.status === 404 || response.status === 410 ? `${answered}: no image there` : answered);
+      }
+      return await readBody(response, current, options.maxBytes, refused);
+    }
   } catch (error) {
-    throw new QuicksilverError('UNAVAILABLE', `cannot fetch ${url}: ${(error as Error).message}`);
+    if (error instanceof QuicksilverError) throw error;
+    if (timeout.aborted) throw new QuicksilverError('UNAVAILABLE', `${current.href}: no complete answer within ${options.httpTimeoutMs} ms`);
+    if (options.signal?.aborted) throw new QuicksilverError('SHUTTING_DOWN', `reading ${current.href} was abandoned`);
+    const cause = (error as Error & { cause?: Error & { code?: string } }).cause;
+    throw new QuicksilverError('UNAVAILABLE', `cannot read ${current.href}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
   }
-  if (response.status === 404 || response.status === 410) throw new QuicksilverError('INVALID_METADATA', `${url} answered ${response.status}`);
-  if (!response.ok) throw new QuicksilverError('UNAVAILABLE', `${url} answered ${response.status}`);
-  const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > options.maxBytes) {
-    await response.body?.cancel();
-    throw new QuicksilverError('IMAGE_TOO_LARGE', `${url} declares ${declared} bytes, over the limit of ${options.maxBytes}`);
+}
+
+/** The body, refused as soon as it is (declared or found) over `maxBytes`: a huge body is never buffered. */
+async function readBody(response: Response, url: URL, maxBytes: number, refused: AbortController): Promise<Buffer> {
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > maxBytes) {
+    refused.abort();
+    throw new QuicksilverError('IMAGE_TOO_LARGE', `${url.href} declares ${declared} bytes, over the limit of ${maxBytes}`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of response.body ?? []) {
     size += (chunk as Uint8Array).length;
-    if (size > options.maxBytes) throw new QuicksilverError('IMAGE_TOO_LARGE', `${url} sent more than the limit of ${options.maxBytes} bytes`);
+    if (size > maxBytes) {
+      refused.abort();
+      throw new QuicksilverError('IMAGE_TOO_LARGE', `${url.href} sent more than the limit of ${maxBytes} bytes`);
+    }
     chunks.push(Buffer.from(chunk as Uint8Array));
   }
   return Buffer.concat(chunks);

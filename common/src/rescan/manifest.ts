@@ -1,10 +1,11 @@
 // Streams a re-scan manifest (CSV with a header row, or JSON Lines) row by row: memory stays flat
 // whatever the file's size. Each row is validated on its own; a bad row yields an error entry with
 // its line number and the cause, and parsing goes on.
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
-import { checkImageUri } from './image-uri.js';
+import { checkImageUri, type ImageSources } from './image-uri.js';
 import { ManifestRowSchema, type WorkItem } from './records.js';
 
 export type ManifestFormat = 'csv' | 'jsonl';
@@ -22,26 +23,42 @@ export function detectFormat(file: string): ManifestFormat {
   return /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
 }
 
-export interface ManifestOptions {
-  format?: ManifestFormat;
-  /** Roots file paths must lie under; see checkImageUri. */
-  allowedRoots: readonly string[];
+/** Size and SHA-256 of a manifest file, read as a stream. */
+export async function manifestFingerprint(file: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }
 
-/** Yields one entry per data row, in file order. Throws only when the file cannot be read or has no usable header. */
+export interface ManifestOptions extends ImageSources {
+  format?: ManifestFormat;
+  /** Rows to pass over first (parsed to be counted, not validated or yielded): a resumed submission. */
+  skipRows?: number;
+}
+
+/** Yields one entry per data row (after `skipRows`), in file order. Throws only when the file cannot be read or has no usable header. */
 export async function* readManifest(file: string, options: ManifestOptions): AsyncGenerator<ManifestEntry> {
   const format = options.format ?? detectFormat(file);
   const rows = format === 'csv' ? csvRows(file) : jsonlRows(file);
+  let skip = options.skipRows ?? 0;
   for await (const { line, fields, error } of rows) {
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
     if (error) {
       yield { ok: false, line, reason: error };
       continue;
     }
-    yield validateRow(line, fields!, options.allowedRoots);
+    yield validateRow(line, fields!, options);
   }
 }
 
-export function validateRow(line: number, fields: Record<string, unknown>, allowedRoots: readonly string[]): ManifestEntry {
+export function validateRow(line: number, fields: Record<string, unknown>, sources: ImageSources): ManifestEntry {
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) {
     const field = canonical(key);
@@ -57,7 +74,7 @@ export function validateRow(line: number, fields: Record<string, unknown>, allow
     return { ok: false, line, reason, ...context };
   }
   try {
-    checkImageUri(parsed.data.uri, allowedRoots);
+    checkImageUri(parsed.data.uri, sources);
   } catch (error) {
     return { ok: false, line, reason: `uri: ${(error as Error).message}`, ...context };
   }

@@ -77,6 +77,32 @@ export type JobState = (typeof JOB_STATES)[number];
 /** States in which workers pull the job's work. */
 export const isRunnable = (state: JobState) => state === 'submitting' || state === 'running';
 
+/**
+ * Where a manifest's submission stands, written to the job record every `checkpointRows` rows. The
+ * first `rowsDone` rows (valid and invalid, in file order) are stored: work message or failure record.
+ * Before publishing past `rowsReserved` the submitter raises it, so after an interruption only the rows
+ * between the two are uncertain; a resumed submission checks those one by one instead of relying on
+ * the duplicate window.
+ */
+export const SubmissionCheckpointSchema = z.object({
+  /** The manifest's identity: a resumed submission must read the same bytes with the same settings. */
+  manifestBytes: z.number().int().min(0),
+  manifestSha256: z.string(),
+  format: z.enum(['csv', 'jsonl']),
+  allowedRoots: z.array(z.string()),
+  allowedUrlPrefixes: z.array(z.string()),
+  rowsDone: z.number().int().min(0),
+  invalidRowsDone: z.number().int().min(0),
+  /** Manifest line of the last row done (0 before the first). */
+  lineDone: z.number().int().min(0),
+  /** Work-stream sequence of the last valid row done: every later row was stored after it. */
+  workSequence: z.number().int().min(0),
+  rowsReserved: z.number().int().min(0),
+  /** The `submit` process that owns the submission; a newer one takes over and the older stops. */
+  submitter: z.string(),
+});
+export type SubmissionCheckpoint = z.infer<typeof SubmissionCheckpointSchema>;
+
 export const JobRecordSchema = z.object({
   jobId: JobIdSchema,
   state: z.enum(JOB_STATES),
@@ -94,6 +120,8 @@ export const JobRecordSchema = z.object({
   maxAttempts: z.number().int().positive(),
   ackWaitMs: z.number().int().positive(),
   completedAt: z.string().optional(),
+  /** Absent for jobs submitted before checkpoints existed. */
+  submission: SubmissionCheckpointSchema.optional(),
   /** Latest counts written by a coordinator's monitor (informational; status recounts from the streams). */
   verdicts: z.number().int().min(0).default(0),
   failures: z.number().int().min(0).default(0),

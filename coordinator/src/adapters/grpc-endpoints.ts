@@ -166,7 +166,7 @@ export function addCoordinatorServices(
           log.warn('worker sent a message before Register; closing');
           call.end();
         } else if (message.heartbeat) {
-          deps.dispatcher.heartbeat(workerId, message.heartbeat.draining);
+          deps.dispatcher.heartbeat(workerId, message.heartbeat.draining, message.heartbeat.models);
         } else if (message.result) {
           const r = message.result;
           deps.dispatcher.completeTask(workerId, {

@@ -178,7 +178,7 @@ export class CoordinatorLink implements Component {
       this.failures = 0;
       this.options.onConnectedChange?.(true);
       this.options.logger.info({ coordinator: this.options.coordinatorAddress, heartbeatIntervalMs: message.registered.heartbeatIntervalMs }, 'registered with coordinator');
-      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: this.stopping } });
+      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: this.stopping, models: this.options.classifier.models } });
       this.heartbeatTimer = setInterval(beat, Math.max(100, message.registered.heartbeatIntervalMs));
       this.openExpress(stream);
     } else if (message.task) {

@@ -40,6 +40,7 @@ export interface RescanRunnerOptions {
   /** Conveyor tasks this worker holds now. */
   realtimeInFlight: () => number;
   allowedRoots: string[];
+  allowedUrlPrefixes: string[];
   maxImageBytes: number;
   httpTimeoutMs: number;
   /** How often the job list is re-read (new, paused, resumed, cancelled jobs). */
@@ -61,6 +62,8 @@ export class RescanRunner implements Component {
   private loop: Promise<void> | undefined;
   private jobsTimer: NodeJS.Timeout | undefined;
   private wake: () => void = () => {};
+  /** Aborts image reads still running when stop()'s grace runs out. */
+  private readonly abandonReads = new AbortController();
   private readonly rows: Counter<'job' | 'outcome'>;
   private readonly inFlightGauge: Gauge;
 
@@ -89,6 +92,7 @@ export class RescanRunner implements Component {
     clearInterval(this.jobsTimer);
     this.wake();
     await this.loop;
+    signal.addEventListener('abort', () => this.abandonReads.abort(), { once: true });
     while (this.inFlight > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 25));
     await this.source?.close().catch(() => {});
   }
@@ -169,7 +173,8 @@ export class RescanRunner implements Component {
       let result: Awaited<ReturnType<RescanClassifier['classify']>>;
       try {
         const bytes = await readImage(item.uri, {
-          allowedRoots: this.options.allowedRoots, maxBytes: this.options.maxImageBytes, httpTimeoutMs: this.options.httpTimeoutMs,
+          allowedRoots: this.options.allowedRoots, allowedUrlPrefixes: this.options.allowedUrlPrefixes,
+          maxBytes: this.options.maxImageBytes, httpTimeoutMs: this.options.httpTimeoutMs, signal: this.abandonReads.signal,
         });
         result = await this.options.classifier.classify({ bytes, modelName: job.model, priority: 'bulk' });
       } catch (thrown) {

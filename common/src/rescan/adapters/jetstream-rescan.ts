@@ -5,12 +5,12 @@
 import { connectNats, type NatsConnectSettings } from '../../adapters/nats-connect.js';
 import {
   AckPolicy, DeliverPolicy, headers, nanos, RetentionPolicy, StorageType,
-  type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type NatsConnection,
+  type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type MsgRequest, type NatsConnection, type StoredMsg,
 } from 'nats';
 import { QuicksilverError } from '../../errors.js';
 import {
   JobRecordSchema, RESCAN_JOBS_BUCKET, RESCAN_RESULT_PREFIX, RESCAN_RESULTS_STREAM, RESCAN_WORK_PREFIX, RESCAN_WORK_STREAM,
-  RescanResultSchema, resultFilter, resultSubject, rowMessageId, workConsumerName, workSubject,
+  RescanResultSchema, resultFilter, resultSubject, rowMessageId, workConsumerName, WorkItemSchema, workSubject,
   type JobProgress, type JobRecord, type RescanResult, type WorkItem,
 } from '../records.js';
 
@@ -105,15 +105,14 @@ export class RescanJetStream {
     return jobs.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
-  /** Creates the job record; fails when the id exists (unless `allowExisting`, which returns the stored record). */
-  async createJob(record: JobRecord, allowExisting = false): Promise<JobRecord> {
+  /** Creates the job record, or returns the stored one when the id exists. */
+  async createJob(record: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
     try {
       await this.jobs.create(record.jobId, encoder.encode(JSON.stringify(record)));
-      return record;
+      return { job: record, created: true };
     } catch (error) {
       const existing = await this.getJob(record.jobId);
-      if (existing && allowExisting) return existing;
-      if (existing) throw new QuicksilverError('INVALID_METADATA', `job ${record.jobId} exists already (state ${existing.state})`);
+      if (existing) return { job: existing, created: false };
       throw error;
     }
   }
@@ -151,25 +150,27 @@ export class RescanJetStream {
     }
   }
 
-  /** Publishes rows with at most `window` publications awaiting their acknowledgement. */
-  workPublisher(jobId: string, window = 256): { add(item: WorkItem): Promise<void>; flush(): Promise<void> } {
-    const outstanding = new Set<Promise<unknown>>();
-    let failure: unknown;
-    const subject = workSubject(jobId);
-    return {
-      add: async (item) => {
-        if (failure) throw failure;
-        const publication = this.js.publish(subject, encoder.encode(JSON.stringify(item)), { msgID: rowMessageId(jobId, item.line), timeout: 30_000 })
-          .catch((error: unknown) => { failure ??= error; });
-        outstanding.add(publication);
-        void publication.finally(() => outstanding.delete(publication));
-        if (outstanding.size >= window) await Promise.race(outstanding);
-      },
-      flush: async () => {
-        await Promise.all(outstanding);
-        if (failure) throw new QuicksilverError('UNAVAILABLE', `publishing work of ${jobId} failed: ${(failure as Error).message}`);
-      },
-    };
+  /** Publishes one row's work message (msg id <jobId>:<line>); resolves with its stream sequence once stored. */
+  async publishWork(jobId: string, item: WorkItem, timeoutMs = 30_000): Promise<number> {
+    const ack = await this.js.publish(workSubject(jobId), encoder.encode(JSON.stringify(item)), { msgID: rowMessageId(jobId, item.line), timeout: timeoutMs });
+    return ack.seq;
+  }
+
+  /** The job's work messages still stored (waiting, or held by a worker) from `fromSequence` on, read one at a time. */
+  async *storedWork(jobId: string, fromSequence = 1): AsyncGenerator<{ sequence: number; line: number }> {
+    let sequence = Math.max(1, fromSequence);
+    for (;;) {
+      let message: StoredMsg;
+      try {
+        // STREAM.MSG.GET with next_by_subj: the first message on the subject at or after `seq`.
+        message = await this.jsm.streams.getMessage(RESCAN_WORK_STREAM, { seq: sequence, next_by_subj: workSubject(jobId) } as unknown as MsgRequest);
+      } catch (error) {
+        if (isNotFound(error)) return;
+        throw error;
+      }
+      yield { sequence: message.seq, line: WorkItemSchema.parse(message.json()).line };
+      sequence = message.seq + 1;
+    }
   }
 
   /** Pulls up to `max` rows of a job, waiting at most `expiresMs` for them. */

@@ -1,5 +1,6 @@
 // Original file: proto/quicksilver/v1/worker.proto
 
+import type { ModelRef as _quicksilver_v1_ModelRef, ModelRef__Output as _quicksilver_v1_ModelRef__Output } from '../../quicksilver/v1/ModelRef.js';
 
 export interface Heartbeat {
   'inFlight'?: (number);
@@ -11,6 +12,10 @@ export interface Heartbeat {
    * the worker is shutting down: it finishes what it holds, send it no new tasks
    */
   'draining'?: (boolean);
+  /**
+   * The models served now, hot-swapped versions included; empty (from an older worker) = unchanged.
+   */
+  'models'?: (_quicksilver_v1_ModelRef)[];
 }
 
 export interface Heartbeat__Output {
@@ -23,4 +28,8 @@ export interface Heartbeat__Output {
    * the worker is shutting down: it finishes what it holds, send it no new tasks
    */
   'draining': (boolean);
+  /**
+   * The models served now, hot-swapped versions included; empty (from an older worker) = unchanged.
+   */
+  'models': (_quicksilver_v1_ModelRef__Output)[];
 }

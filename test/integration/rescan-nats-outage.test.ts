@@ -1,0 +1,91 @@
+// A re-scan through NATS outages: the nats-server (JetStream file store on disk) is stopped in the
+// middle of a job (SIGTERM, longer than a worker's publish timeout), started again on the same port
+// with the same store, then killed (SIGKILL) and started again. The same worker and coordinator
+// processes reconnect on their own, `submit --wait` keeps following, and the job completes with
+// exactly one result message per row: the results stream holds no replaced or extra message.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { connect } from 'nats';
+import { RESCAN_RESULTS_STREAM } from '../../common/src/rescan/records.js';
+import { until } from '../helpers/cluster.js';
+import { collectResults, startRescanFixture, writeManifest, type RescanFixture } from '../helpers/rescan-fixture.js';
+
+const ROWS = 8000;
+const OUTAGES = [
+  { at: ROWS / 5, how: 'stop', downMs: 12_000 }, // longer than a worker's 10 s result-publish timeout
+  { at: ROWS / 2, how: 'kill', downMs: 3000 },
+] as const;
+
+describe('re-scan through NATS outages', { timeout: 300_000 }, () => {
+  let fixture: RescanFixture;
+  before(async () => { fixture = await startRescanFixture({ workers: 2 }); });
+  after(async () => { await fixture?.stop(); });
+
+  it('completes with every row exactly once after nats-server is stopped, then killed, mid-job and started again', { timeout: 240_000 }, async (t) => {
+    const manifest = join(fixture.dir, 'outage.csv');
+    await writeManifest(manifest, fixture.archive, ROWS);
+    // `submit --wait` keeps following the job through the outages.
+    const submitting = fixture.cli(['submit', '--manifest', manifest, '--job-id', 'outage', '--model', 'tiny-cnn', '--ack-wait-ms', '5000', '--wait']);
+    await until(async () => (await fixture.store.getJob('outage'))?.state === 'running', 60_000, 'job submitted');
+    const job = await fixture.store.requireJob('outage');
+    // The test's own connection reconnects too: a request may time out meanwhile.
+    const progress = () => fixture.store.progress(job).catch(() => undefined);
+
+    const processes = [fixture.coordinator, ...fixture.workers];
+    let restartedAt = new Date();
+    for (const outage of OUTAGES) {
+      await until(async () => ((await progress())?.verdicts ?? 0) >= outage.at, 120_000, `${outage.at} rows done`);
+      const before = (await progress())!;
+      assert.ok(before.verdicts < ROWS, 'the job is still running');
+      if (outage.how === 'stop') await fixture.nats.stop();
+      else await fixture.nats.kill();
+      await new Promise((resolve) => setTimeout(resolve, outage.downMs));
+      for (const { name, child } of processes) assert.equal(child.exitCode ?? child.signalCode, null, `${name} survived the outage`);
+      restartedAt = new Date();
+      await fixture.nats.start();
+      t.diagnostic(`nats-server ${outage.how === 'stop' ? 'stopped' : 'killed'} at ${before.verdicts}/${ROWS} rows with ${before.inFlight} in flight, down ${outage.downMs} ms`);
+    }
+
+    // The coordinator's monitor (same process) marks the job completed: it reconnected by itself.
+    await until(async () => (await fixture.store.getJob('outage').catch(() => undefined))?.state === 'completed', 180_000, 'job completed after the outages');
+    const submitted = await submitting;
+    assert.equal(submitted.code, 0, submitted.stderr);
+    assert.match(submitted.stderr, /job outage: NATS unreachable .*; still following\n[^]*job outage: NATS reachable again after \d+ s/);
+    // It stops once every row has its result (the monitor may mark the job completed a moment later).
+    assert.match(submitted.stderr, new RegExp(`done ${ROWS}/${ROWS} .*\\njob outage (running|completed)\\n$`));
+    for (const { name, child } of processes) assert.equal(child.exitCode ?? child.signalCode, null, `${name} still runs (not restarted)`);
+
+    const results = await collectResults(fixture.store, 'outage');
+    assert.equal(results.size, ROWS);
+    const afterLastRestart = new Map<string, number>();
+    let laterDelivery = 0;
+    let mostAttempts = 0;
+    for (let line = 2; line <= ROWS + 1; line++) {
+      const result = results.get(line);
+      assert.ok(result, `line ${line} has a result`);
+      assert.equal(result.kind, 'verdict', `line ${line}: ${JSON.stringify(result)}`);
+      if (result.kind !== 'verdict') continue;
+      if (new Date(result.decidedAt) > restartedAt) afterLastRestart.set(result.workerId, (afterLastRestart.get(result.workerId) ?? 0) + 1);
+      if (result.attempts > 1) laterDelivery++;
+      mostAttempts = Math.max(mostAttempts, result.attempts);
+    }
+    t.diagnostic(`verdicts after the last restart by worker: ${JSON.stringify(Object.fromEntries(afterLastRestart))}; rows finished on a later delivery: ${laterDelivery} (at most delivery ${mostAttempts})`);
+    assert.deepEqual([...afterLastRestart.keys()].sort(), ['worker-1', 'worker-2'], 'both workers pulled rows again after the last restart');
+
+    const finished = await fixture.store.progress(await fixture.store.requireJob('outage'));
+    assert.deepEqual([finished.verdicts, finished.failures, finished.pending], [ROWS, 0, 0]);
+    // One result message per row: this job is the only one in the results stream, so a republished
+    // result that replaced an earlier one would show as a deleted sequence or an extra message.
+    const connection = await connect({ servers: fixture.nats.url });
+    try {
+      const { state } = await (await connection.jetstreamManager()).streams.info(RESCAN_RESULTS_STREAM);
+      assert.deepEqual({ messages: state.messages, first: state.first_seq, last: state.last_seq }, { messages: ROWS, first: 1, last: ROWS },
+        'results stream: one message per row, none replaced');
+    } finally {
+      await connection.close();
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${fixture.coordinatorMetricsPort}/metrics`)).text();
+    assert.match(metrics, new RegExp(`quicksilver_rescan_job_rows\\{job="outage",status="verdict"[^}]*\\} ${ROWS}`));
+  });
+});
