@@ -5,6 +5,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SERVICE_NODE_FLAGS } from './node-flags.js';
 import { cliEntry, repoRoot } from './paths.js';
 
 /** A free TCP port on 127.0.0.1 (the preferred one when it is free). */
@@ -43,7 +44,7 @@ export class LocalProcesses {
   /** Starts `quicksilver <args>`; stderr (JSON logs) goes to <logDir>/<name>.log; stdout lines to onLine when given. */
   start(name: string, args: string[], onLine?: (line: string) => void, env: NodeJS.ProcessEnv = process.env): RunningProcess {
     const logFile = join(this.logDir, `${name}.log`);
-    const child = spawn(process.execPath, [cliEntry(), ...args], { cwd: repoRoot(), env, stdio: ['ignore', onLine ? 'pipe' : 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, cliEntry(), ...args], { cwd: repoRoot(), env, stdio: ['ignore', onLine ? 'pipe' : 'ignore', 'pipe'] });
     child.stderr!.pipe(createWriteStream(logFile));
     if (onLine) createInterface({ input: child.stdout! }).on('line', onLine);
     const running = { name, child, logFile };

@@ -23,6 +23,7 @@ import { repoRoot } from '../../common/src/paths.js';
 import { isLoopbackAddress } from '../../common/src/security-config.js';
 import { COORDINATOR_ENV_PREFIX, CoordinatorConfigSchema } from '../../coordinator/src/config.js';
 import { WORKER_ENV_PREFIX, WorkerConfigSchema } from '../../gpu-worker/src/config.js';
+import { SERVICE_NODE_FLAGS } from '../../common/src/node-flags.js';
 
 const root = repoRoot();
 const deploy = join(root, 'deploy');
@@ -713,7 +714,8 @@ describe('deploy/docker: images', () => {
     const entrypoint = JSON.parse(runtimeStage.lines.find((l) => l.op === 'ENTRYPOINT')!.args) as string[];
     assert.match(entrypoint[0], /tini$/, 'tini is PID 1 (signals reach node, the drain runs)');
     assert.ok(runtimeStage.lines.some((l) => l.op === 'RUN' && /install .*\btini\b/.test(l.args)), 'tini installed');
-    assert.deepEqual(entrypoint.slice(-2), ['node', posix.join(workdirOf(runtimeStage), 'bin/quicksilver.js')], 'entrypoint runs bin/quicksilver.js; the command picks the process');
+    assert.deepEqual(entrypoint.slice(-2 - SERVICE_NODE_FLAGS.length), ['node', ...SERVICE_NODE_FLAGS, posix.join(workdirOf(runtimeStage), 'bin/quicksilver.js')],
+      'entrypoint runs bin/quicksilver.js with the service node flags (common/src/node-flags.ts); the command picks the process');
 
     // What tsc compiles (tsconfig include minus test/ and bench/) is copied into the build and its dist/ into the runtime.
     const include = (JSON.parse(read(root, 'tsconfig.json')) as { include: string[] }).include.map((p) => p.split('/')[0]).filter((p) => p !== 'test' && p !== 'bench');
