@@ -59,11 +59,11 @@ const program = new Command('bench')
   .addOption(new Option('--max-batch <n>', 'worker max batch size (tuned setting)').argParser(parseWhole).default(8))
   .addOption(new Option('--queue-delay-us <us>', 'worker max queue delay').argParser(parseWhole).default(2000))
   .addOption(new Option('--workers <n>', 'worker processes end to end').argParser(parseWhole).default(1))
-  .addOption(new Option('--stations <n>', 'conveyor stations in the latency phase').argParser(parseWhole).default(3))
+  .addOption(new Option('--stations <n>', 'conveyor stations in the latency phase').argParser(parseWhole).default(4))
   .addOption(new Option('--interval-ms <ms>', 'one sheet per station every this long in the latency phase').argParser(parseWhole).default(1500))
-  .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase').argParser(parseWhole).default(20))
+  .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase (4 stations x 40 s at 1.5 s: ~107 sheets, so p99 is not the maximum)').argParser(parseWhole).default(40))
   .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(parseWhole).default(10_000))
-  .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends: the one per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
+  .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends and verdicts kept for feedback joins (feedbackIndexSize): the per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
   .addOption(new Option('--rescan-rows <n>', 'rows of the re-scan phase (0 = skip)').argParser(parseWhole).default(2000))
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
@@ -158,7 +158,7 @@ async function main(options: BenchOptions): Promise<void> {
     const metricsPort = await freePort();
     const address = `127.0.0.1:${grpcPort}`;
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', address, '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort),
-      '--nats-servers', nats.url, '--outbox-dir', join(dir, 'coordinator-outbox'), '--answer-cache-size', String(options.answerCacheSize), '--log-level', 'warn']);
+      '--nats-servers', nats.url, '--outbox-dir', join(dir, 'coordinator-outbox'), '--answer-cache-size', String(options.answerCacheSize), '--feedback-index-size', String(options.answerCacheSize), '--log-level', 'warn']);
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     const workerMetrics: string[] = [];
     const workers: RunningProcess[] = [];
@@ -239,8 +239,12 @@ async function main(options: BenchOptions): Promise<void> {
         toBenchImage(`SMALL${i}.jpg`, await sharp(image.bytes).resize(300, 400, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer())));
       const coordinatorMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
       const samples: number[] = [];
+      const heapSamples: number[] = [];
       const sampler = setInterval(() => {
-        void scrape(coordinatorMetrics).then((text) => samples.push(metricValue(text, 'process_resident_memory_bytes')), () => {});
+        void scrape(coordinatorMetrics).then((text) => {
+          samples.push(metricValue(text, 'process_resident_memory_bytes'));
+          heapSamples.push(metricValue(text, 'nodejs_heap_size_used_bytes'));
+        }, () => {});
       }, 500);
       const memStart = performance.now();
       const memoryRun = await Promise.all([0, 1].map((s) => runStation({
@@ -249,10 +253,10 @@ async function main(options: BenchOptions): Promise<void> {
       clearInterval(sampler);
       // Flat = the second half of the run never exceeds the first half's peak by more than noise.
       const half = Math.max(1, Math.floor(samples.length / 2));
-      const quarterMaxMiB = [0, 1, 2, 3].map((q) => Math.max(...samples.slice(Math.floor((q * samples.length) / 4), Math.floor(((q + 1) * samples.length) / 4))) / 2 ** 20);
+      const quarterMaxMiB = (values: number[]) => [0, 1, 2, 3].map((q) => Math.max(...values.slice(Math.floor((q * values.length) / 4), Math.floor(((q + 1) * values.length) / 4))) / 2 ** 20);
       result.memory = {
         images: memoryRun.reduce((a, r) => a + r.verdicts, 0), seconds: (performance.now() - memStart) / 1000, answerCacheSize: options.answerCacheSize,
-        rssQuarterMaxMiB: quarterMaxMiB, rssMaxMiB: Math.max(...samples) / 2 ** 20,
+        rssQuarterMaxMiB: quarterMaxMiB(samples), heapUsedQuarterMaxMiB: quarterMaxMiB(heapSamples), rssMaxMiB: Math.max(...samples) / 2 ** 20,
         growthInSecondHalfMiB: (Math.max(...samples.slice(half)) - Math.max(...samples.slice(0, half))) / 2 ** 20,
       };
     }
@@ -286,7 +290,7 @@ function printTable(r: Record<string, unknown>): void {
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
-  const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
+  const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
 | measurement                                  | value            | ratio / target          |
@@ -303,7 +307,8 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
 ${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
 | conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
-` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |` : ''}`);
+` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
+| coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);
 }
 
 program.action(async (options: BenchOptions) => main(options));
