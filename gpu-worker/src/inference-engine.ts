@@ -40,6 +40,8 @@ export interface InferenceEngineOptions {
   maxBatchSize: number;
   /** Once an image is decoded, wait at most this long for more before running (0 = run what is decoded). */
   maxQueueDelayMicros: number;
+  /** The same for the realtime (conveyor) lane (default 0: a conveyor image never waits for company). */
+  realtimeMaxQueueDelayMicros?: number;
   /** Parallel image decodes, all models together. Process-wide side effects: sharp.concurrency() is set
    *  to cores / decodeConcurrency and sharp's operation cache is disabled. libuv's pool (UV_THREADPOOL_SIZE,
    *  default 4) runs both decodes and model runs: keep it above decodeConcurrency. */
@@ -411,8 +413,8 @@ export class InferenceEngine implements Component {
       };
       const served: ServedModel = {
         manifest, sessions, batchCapacity, fixedBatch, imageSize,
-        // A conveyor image never waits for company: the realtime lane runs what is decoded at once.
-        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true), 0),
+        // By default a conveyor image never waits for company: the realtime lane runs what is decoded at once.
+        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true), this.options.realtimeMaxQueueDelayMicros ?? 0),
         bulk: lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false), this.options.maxQueueDelayMicros),
       };
       try {

@@ -25,7 +25,7 @@ export class Worker implements Component {
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
-      requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros,
+      requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros, realtimeMaxQueueDelayMicros: config.realtimeMaxQueueDelayMicros,
       decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
       modelThreads: config.modelThreads, bulkRunNiceness: config.bulkRunNiceness, maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,

@@ -8,7 +8,7 @@ import { FaultCluster } from '../helpers/fault-cluster.js';
 
 describe('faults: agent', { timeout: 150_000, skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
   it('SIGKILLed and restarted twice: every image filed once, one record per key', { timeout: 120_000 }, async (t) => {
-    const cluster = await FaultCluster.start({ workers: 2, workerFlags: ['--max-batch-size', '8', '--max-queue-delay-micros', '200000'] });
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: ['--max-batch-size', '8', '--max-queue-delay-micros', '200000', '--realtime-max-queue-delay-micros', '200000'] });
     t.after(() => cluster.stop());
     const feed = cluster.feed(36, 100);
     for (const at of [10, 24]) {

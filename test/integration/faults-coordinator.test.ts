@@ -12,7 +12,7 @@ import { FaultCluster, waitFor } from '../helpers/fault-cluster.js';
 
 describe('faults: coordinator', { timeout: 150_000, skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
   it('restarted after SIGKILL and after SIGTERM: nothing lost or doubled; a resend after restart adds no record', { timeout: 120_000 }, async (t) => {
-    const cluster = await FaultCluster.start({ workers: 2, workerFlags: ['--max-batch-size', '8', '--max-queue-delay-micros', '200000'] });
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: ['--max-batch-size', '8', '--max-queue-delay-micros', '200000', '--realtime-max-queue-delay-micros', '200000'] });
     t.after(() => cluster.stop());
     const feed = cluster.feed(36, 100);
     await feed.fed(10);

@@ -8,7 +8,7 @@ import { natsServerAvailable } from '../../common/src/nats-server-process.js';
 import { allOf, FaultCluster, waitFor } from '../helpers/fault-cluster.js';
 
 // A long batching delay keeps tasks in flight on the worker, so a kill lands mid-batch.
-const SLOW_BATCHES = ['--max-batch-size', '8', '--max-queue-delay-micros', '300000'];
+const SLOW_BATCHES = ['--max-batch-size', '8', '--max-queue-delay-micros', '300000', '--realtime-max-queue-delay-micros', '300000'];
 /** Coordinator heartbeat timeout in the fault cluster (2 s) plus slack for a loaded 2-core machine. */
 const REDISPATCH_BOUND_MS = 2000 + 8000;
 
@@ -61,7 +61,7 @@ describe('faults: workers', { timeout: 150_000, skip: !natsServerAvailable() && 
 
   it('an image whose workers keep dying is quarantined after maxTaskAttempts with a reason, and serving goes on', { timeout: 120_000 }, async (t) => {
     // A 2 s batching delay keeps the lone image in flight long enough to see who holds it.
-    const cluster = await FaultCluster.start({ workers: 2, workerFlags: ['--max-batch-size', '8', '--max-queue-delay-micros', '2000000'], coordinatorFlags: ['--max-task-attempts', '3'] });
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: ['--max-batch-size', '8', '--max-queue-delay-micros', '2000000', '--realtime-max-queue-delay-micros', '2000000'], coordinatorFlags: ['--max-task-attempts', '3'] });
     t.after(() => cluster.stop());
     // One image at a time, so the worker holding a task is the one holding the "poison" image; the test
     // plays the crash that image causes by killing whichever worker holds it.
