@@ -62,11 +62,13 @@ export interface InferenceEngineOptions {
   registry: Registry;
 }
 
-/** What a reload() changed, as name@version. */
+/** What a reload() changed. */
 export interface ModelChanges {
+  /** name@version */
   added: string[];
+  /** name@version */
   retired: string[];
-  /** New versions that were refused (logged with the reason; retried at the next reload). */
+  /** Manifest paths of new versions that were refused (logged with the reason; retried at the next reload). */
   refused: string[];
 }
 
@@ -326,7 +328,7 @@ export class InferenceEngine implements Component {
       const id = modelId(model.manifest);
       const attempt = `${model.manifestPath}#${model.manifest.sha256}`;
       if (this.unservable.has(attempt)) {
-        changes.refused.push(id);
+        changes.refused.push(model.manifestPath);
         continue;
       }
       try {
@@ -343,7 +345,7 @@ export class InferenceEngine implements Component {
         this.metrics.modelChangesTotal.inc({ change: 'added' });
         this.logger.info({ model: id }, 'model version added: serving it');
       } catch {
-        changes.refused.push(id); // serve() logged and counted it
+        changes.refused.push(model.manifestPath); // serve() logged and counted it
         this.unservable.add(attempt);
       }
     }

@@ -69,6 +69,8 @@ export async function openModelSession(
 }
 
 class InProcessSession implements ModelSession {
+  private released: Promise<void> | undefined;
+
   constructor(private readonly session: ort.InferenceSession) {}
 
   get inputNames(): readonly string[] {
@@ -90,7 +92,6 @@ class InProcessSession implements ModelSession {
     return { output: describeOutput(outputs[outputName]), staging };
   }
 
-  private released: Promise<void> | undefined;
   release(): Promise<void> {
     this.released ??= this.session.release();
     return this.released;
@@ -173,11 +174,16 @@ class ThreadedSession implements ModelSession {
     }
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.updateRef();
       const buffer = staging.buffer as ArrayBuffer;
       const message: ToModelThread = { kind: 'run', id, buffer, inputName, dims, outputName };
-      this.thread.postMessage(message, [buffer]);
+      try {
+        this.thread.postMessage(message, [buffer]); // throws (and keeps the buffer) e.g. for a detached array
+      } catch (error) {
+        reject(new ModelRunError(`cannot hand the input to the model thread: ${(error as Error).message}`, staging.length > 0 ? staging : undefined));
+        return;
+      }
+      this.pending.set(id, { resolve, reject });
+      this.updateRef();
     });
   }
 

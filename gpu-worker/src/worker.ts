@@ -72,7 +72,9 @@ export class Worker implements Component {
     }
     if (this.config.modelsPollIntervalMs > 0) {
       // The coordinator learns the new model list from the next heartbeat.
-      this.modelPoll = setInterval(() => void this.engine.reload(), this.config.modelsPollIntervalMs);
+      this.modelPoll = setInterval(() => {
+        this.engine.reload().catch((error: unknown) => this.logger.error({ err: (error as Error).message }, 'model reload failed; serving the models loaded before'));
+      }, this.config.modelsPollIntervalMs);
       this.modelPoll.unref();
     }
     this.started = true;
