@@ -2,7 +2,7 @@
 // done to it: grpc-js on both ends in this process, loopback HTTP/2, bytes passed through without
 // protobuf, a tiny answer per image. End to end, every image crosses two such hops (station ->
 // coordinator -> worker), so on one host the best end-to-end ratio is limit / (limit + 2 x this).
-import { channelOptions, grpc } from '../common/src/adapters/grpc-services.js';
+import { bindServer, channelOptions, grpc } from '../common/src/adapters/grpc-services.js';
 
 const passThrough = (bytes: Buffer) => bytes;
 const PIPE = {
@@ -28,8 +28,7 @@ export async function measureTransportFloor(images: Buffer[], total: number, inF
       call.on('end', () => call.end());
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))));
+  const port = await bindServer(server, '127.0.0.1:0', grpc.ServerCredentials.createInsecure());
   const Client = grpc.makeGenericClientConstructor(PIPE, 'TransportFloor');
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), channelOptions);
   const call = client.Pipe() as grpc.ClientDuplexStream<Buffer, Buffer>;

@@ -3,7 +3,7 @@
 // Accepted, then whatever `decide` returns for the complete image (or nothing, to hold it).
 import { createHash, type Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CHUNK_BYTES, channelOptions, grpc, inspectionProto } from '../../common/src/adapters/grpc-services.js';
+import { bindServer, CHUNK_BYTES, channelOptions, grpc, inspectionProto } from '../../common/src/adapters/grpc-services.js';
 import type { ImageHeader__Output } from '../../common/src/generated/quicksilver/v1/ImageHeader.js';
 import type { InspectRequest__Output } from '../../common/src/generated/quicksilver/v1/InspectRequest.js';
 import type { InspectResponse } from '../../common/src/generated/quicksilver/v1/InspectResponse.js';
@@ -70,9 +70,7 @@ export class TestCoordinator extends EventEmitter<{ image: [image: ReceivedImage
 
   static async start(decide?: Decide, port = 0): Promise<TestCoordinator> {
     const coordinator = new TestCoordinator(decide);
-    coordinator.port = await new Promise<number>((resolve, reject) =>
-      coordinator.server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
-    );
+    coordinator.port = await bindServer(coordinator.server, `127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure());
     return coordinator;
   }
 

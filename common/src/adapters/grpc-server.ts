@@ -3,7 +3,7 @@
 import { HealthImplementation } from 'grpc-health-check';
 import type { Component } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
-import { channelOptions, grpc } from './grpc-services.js';
+import { bindServer, channelOptions, grpc } from './grpc-services.js';
 
 export class GrpcServer implements Component {
   readonly name = 'grpc-server';
@@ -30,9 +30,7 @@ export class GrpcServer implements Component {
   }
 
   async start(): Promise<void> {
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.options.address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
-    });
+    this.boundPort = await bindServer(this.server, this.options.address, this.options.credentials ?? grpc.ServerCredentials.createInsecure());
     this.started = true;
     this.options.logger.info({ address: this.options.address, port: this.boundPort, tls: this.options.credentials?._isSecure() ?? false }, 'gRPC server listening');
   }
