@@ -44,6 +44,7 @@ interface BenchOptions {
   memoryImages: number;
   answerCacheSize: number;
   rescanRows: number;
+  splitWorkers: boolean;
   providers: string;
   out: string;
 }
@@ -65,6 +66,7 @@ const program = new Command('bench')
   .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(parseWhole).default(10_000))
   .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends and verdicts kept for feedback joins (feedbackIndexSize): the per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
   .addOption(new Option('--rescan-rows <n>', 'rows of the re-scan phase (0 = skip)').argParser(parseWhole).default(2000))
+  .option('--no-split-workers', 'skip the last phase: conveyor latency with a realtime worker beside a bulk-only worker at niceness 10')
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
 
@@ -160,18 +162,22 @@ async function main(options: BenchOptions): Promise<void> {
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', address, '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort),
       '--nats-servers', nats.url, '--outbox-dir', join(dir, 'coordinator-outbox'), '--answer-cache-size', String(options.answerCacheSize), '--feedback-index-size', String(options.answerCacheSize), '--log-level', 'warn']);
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
+    const startWorker = async (id: string, decodeConcurrency: number, extra: string[] = []) => {
+      const port = await freePort();
+      const worker = processes.start(id, ['worker', '--coordinator-address', address, '--worker-id', id,
+        '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(port),
+        '--max-batch-size', String(options.maxBatch), '--max-queue-delay-micros', String(options.queueDelayUs),
+        '--decode-concurrency', String(decodeConcurrency),
+        '--execution-providers', options.providers, '--nats-servers', nats.url, '--rescan-allowed-roots', rescanArchive(dir), '--log-level', 'warn', ...extra]);
+      await processes.waitReady(worker, `http://127.0.0.1:${port}/readyz`);
+      return { worker, metricsUrl: `http://127.0.0.1:${port}/metrics` };
+    };
     const workerMetrics: string[] = [];
     const workers: RunningProcess[] = [];
     for (let i = 0; i < options.workers; i++) {
-      const port = await freePort();
-      const worker = processes.start(`worker-${i + 1}`, ['worker', '--coordinator-address', address, '--worker-id', `bench-worker-${i + 1}`,
-        '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(port),
-        '--max-batch-size', String(options.maxBatch), '--max-queue-delay-micros', String(options.queueDelayUs),
-        '--decode-concurrency', String(Math.max(1, Math.floor(availableParallelism() / options.workers))),
-        '--execution-providers', options.providers, '--nats-servers', nats.url, '--rescan-allowed-roots', rescanArchive(dir), '--log-level', 'warn']);
-      await processes.waitReady(worker, `http://127.0.0.1:${port}/readyz`);
-      workerMetrics.push(`http://127.0.0.1:${port}/metrics`);
-      workers.push(worker);
+      const started = await startWorker(`bench-worker-${i + 1}`, Math.max(1, Math.floor(availableParallelism() / options.workers)));
+      workerMetrics.push(started.metricsUrl);
+      workers.push(started.worker);
     }
 
     console.log('2/5 end to end at saturation...');
@@ -268,6 +274,18 @@ async function main(options: BenchOptions): Promise<void> {
       });
       result.rescan = { ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / quiet.p99Ms };
     }
+    if (options.splitWorkers) {
+      // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
+      // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at nice 10.
+      console.log('7 conveyor latency again, with a realtime worker beside a bulk-only worker at niceness 10...');
+      for (const worker of workers.splice(0)) await processes.stop(worker);
+      const cores = availableParallelism();
+      await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime']);
+      await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', '--niceness', '10']);
+      const splitQuiet = await latencyPhase(false);
+      const splitBusy = await latencyPhase(true);
+      result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };
+    }
     printTable(result);
     mkdirSync(options.out, { recursive: true });
     const file = join(options.out, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -290,6 +308,7 @@ function printTable(r: Record<string, unknown>): void {
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
+  const split = r.latencySplitWorkers as typeof lat | undefined;
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
@@ -305,7 +324,10 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | realtime stages p50/p99 ms, bulk beside      | ${stages(lat.withBulk as never)} | |
 | CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
 | CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
-${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
+${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${f(split.quiet.p50Ms, 0)} / p95 ${f(split.quiet.p95Ms, 0)} / p99 ${f(split.quiet.p99Ms, 0)} ms | realtime worker + bulk-only worker at nice 10 |
+| split workers: conveyor, bulk beside (n=${split.withBulk.images}) | p50 ${f(split.withBulk.p50Ms, 0)} / p95 ${f(split.withBulk.p95Ms, 0)} / p99 ${f(split.withBulk.p99Ms, 0)} ms | p99 x${f(split.p99Ratio, 2)} (target <= 1.5); bulk ${f(split.withBulk.bulkImagesPerSecond)} img/s |
+| split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
+` : ''}${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
 | conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
 ` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
 | coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);

@@ -67,6 +67,13 @@ export class LocalProcesses {
     throw new Error(`${process.name} not ready after ${timeoutMs / 1000} s; see ${process.logFile}`);
   }
 
+  /** SIGTERM (then SIGKILL after graceMs) to one process. */
+  async stop(process: RunningProcess, graceMs = 20_000): Promise<void> {
+    const index = this.running.indexOf(process);
+    if (index >= 0) this.running.splice(index, 1);
+    await stopChild(process.child, graceMs);
+  }
+
   /** SIGTERM (then SIGKILL after graceMs) to every process, newest first, in parallel. */
   async stopAll(graceMs = 20_000): Promise<void> {
     const all = this.running.splice(0).reverse();

@@ -1,8 +1,8 @@
 // Assigns tasks to connected workers. Transport-free: the gRPC adapter registers each worker with a
 // WorkerChannel and reports results, heartbeats and disconnects.
 // - Credit: a worker never holds more than the maxInFlight it advertised.
-// - Routing: among workers serving the task's model with spare credit, the least loaded (in-flight / credit);
-//   ties go to the worker idle longest.
+// - Routing: among workers serving the task's model and taking its priority class with spare credit, the
+//   least loaded (in-flight / credit); ties go to the worker idle longest.
 // - Failure: a worker that disconnects or misses heartbeats loses its tasks to the queue's front; a task
 //   that has lost its worker maxAttempts times is failed for good (poison-image guard).
 // - Deadline: each task must finish within taskTimeoutMs of submission, else DEADLINE_EXCEEDED (or NO_WORKER
@@ -33,6 +33,8 @@ export interface WorkerInfo {
   models: { name: string; version: string }[];
   maxBatchSize: number;
   maxInFlight: number;
+  /** Priority classes it takes (a realtime worker beside a niced bulk-only one on a shared host). */
+  priorities: readonly PriorityClass[];
 }
 
 /** Implemented by the transport adapter: delivers a task's header and bytes to one worker. */
@@ -162,7 +164,10 @@ export class Dispatcher {
       this.options.logger.warn({ worker: info.id, maxInFlight: info.maxInFlight, maxBatchSize: info.maxBatchSize },
         'worker credit is below its max batch size: its batches can never fill (raise maxInFlight to >= 2 x maxBatchSize)');
     }
-    this.options.logger.info({ worker: info.id, provider: info.executionProvider, device: info.device, models: info.models, maxInFlight: info.maxInFlight, maxBatchSize: info.maxBatchSize }, 'worker registered');
+    this.options.logger.info({
+      worker: info.id, provider: info.executionProvider, device: info.device, models: info.models, priorities: info.priorities,
+      maxInFlight: info.maxInFlight, maxBatchSize: info.maxBatchSize,
+    }, 'worker registered');
     this.pump();
   }
 
@@ -301,8 +306,10 @@ export class Dispatcher {
     }
   }
 
-  private anyWorkerServes(modelName: string): boolean {
-    for (const worker of this.workers.values()) if (worker.info.models.some((m) => m.name === modelName)) return true;
+  private anyWorkerServes(modelName: string, priority?: PriorityClass): boolean {
+    for (const worker of this.workers.values()) {
+      if (worker.info.models.some((m) => m.name === modelName) && (!priority || worker.info.priorities.includes(priority))) return true;
+    }
     return false;
   }
 
@@ -335,10 +342,11 @@ export class Dispatcher {
     let best: ConnectedWorker | undefined;
     let bestLoad = Infinity;
     for (const worker of this.workers.values()) {
-      if (worker.draining || worker.inFlight.size >= worker.info.maxInFlight) continue;
-      // Bulk work leaves part of each worker's credit free, so a conveyor image never queues
-      // inside a worker behind more than that share of re-scan images.
-      if (priority === 'bulk' && worker.bulkInFlight >= Math.max(1, Math.floor(worker.info.maxInFlight * this.options.bulkCreditShare))) continue;
+      if (worker.draining || worker.inFlight.size >= worker.info.maxInFlight || !worker.info.priorities.includes(priority)) continue;
+      // Bulk work leaves part of the credit of a worker that also takes conveyor images free, so a
+      // conveyor image never queues inside it behind more than that share of re-scan images.
+      if (priority === 'bulk' && worker.info.priorities.includes('realtime')
+        && worker.bulkInFlight >= Math.max(1, Math.floor(worker.info.maxInFlight * this.options.bulkCreditShare))) continue;
       if (!worker.info.models.some((m) => m.name === modelName)) continue;
       const load = worker.inFlight.size / worker.info.maxInFlight;
       // Ties go to the worker that was given work longest ago, so idle workers share a trickle.
@@ -353,8 +361,8 @@ export class Dispatcher {
   private expire(pending: PendingTask): void {
     if (pending.settled) return;
     const seconds = (this.options.taskTimeoutMs / 1000).toFixed(1);
-    const error = !pending.everHadWorker && !this.anyWorkerServes(pending.task.modelName)
-      ? new QuicksilverError('NO_WORKER', `no worker serving model '${pending.task.modelName}' connected within ${seconds} s`)
+    const error = !pending.everHadWorker && !this.anyWorkerServes(pending.task.modelName, pending.priority)
+      ? new QuicksilverError('NO_WORKER', `no worker serving model '${pending.task.modelName}' and taking ${pending.priority} work connected within ${seconds} s`)
       : new QuicksilverError('DEADLINE_EXCEEDED', `no verdict within the ${seconds} s task deadline`);
     if (pending.workerId) this.workers.get(pending.workerId)?.channel.cancelTask(pending.task.taskId);
     this.settle(pending, undefined, error);

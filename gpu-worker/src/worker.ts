@@ -8,6 +8,7 @@ import type { Logger } from '../../common/src/logger.js';
 import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
 import type { WorkerConfig } from './config.js';
+import { niceProcess } from './cpu-priority.js';
 import { InferenceEngine } from './inference-engine.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import { RescanRunner } from './rescan/rescan-runner.js';
@@ -27,7 +28,8 @@ export class Worker implements Component {
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros, realtimeMaxQueueDelayMicros: config.realtimeMaxQueueDelayMicros,
       decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
-      modelThreads: config.modelThreads, bulkRunNiceness: config.bulkRunNiceness, maxInputPixels: config.maxInputPixels,
+      // A thread cannot be niced below the process without privileges: bulk runs are at least as nice as the process.
+      modelThreads: config.modelThreads, bulkRunNiceness: Math.max(config.bulkRunNiceness, config.niceness), maxInputPixels: config.maxInputPixels,
       logger: logger.child({ component: 'engine' }), registry,
     });
     // Health over TLS with the worker's own certificate when it has one (it must then also be valid as a server certificate).
@@ -45,6 +47,10 @@ export class Worker implements Component {
   }
 
   async start(): Promise<void> {
+    if (this.config.niceness > 0) {
+      const niced = niceProcess(this.config.niceness);
+      this.logger.info({ niceness: this.config.niceness, threads: niced.threads, refused: niced.refused }, 'worker process niced');
+    }
     await this.metricsServer.start();
     await this.health.start();
     await this.engine.start();
@@ -55,12 +61,14 @@ export class Worker implements Component {
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
     this.link = new CoordinatorLink({
       coordinatorAddress: this.config.coordinatorAddress, security: this.config, workerId: this.config.workerId,
-      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight,
+      maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight, priorities: this.config.priorities,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
     await this.link.start();
-    if (this.config.natsServers.length > 0) {
+    if (this.config.natsServers.length > 0 && !this.config.priorities.includes('bulk')) {
+      this.logger.info('re-scan work is not pulled from NATS: this worker takes realtime work only');
+    } else if (this.config.natsServers.length > 0) {
       this.rescan = new RescanRunner({
         connect: () => RescanJetStream.connect(this.config.natsServers, `quicksilver-worker-${this.config.workerId}`, undefined, this.config),
         classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || this.linkMaxInFlight,

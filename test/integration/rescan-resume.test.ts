@@ -28,18 +28,30 @@ describe('resumable re-scan submission', { timeout: 300_000 }, () => {
     const args = (file = manifest, model = 'tiny-cnn') => ['submit', '--manifest', file, '--job-id', 'resume', '--model', model,
       '--checkpoint-rows', '500', '--publish-window', '16'];
 
-    // 1. Kill the submission once a few checkpoints are written.
+    // 1. Kill the submission once a few checkpoints are written, at a moment when rows past the last
+    //    checkpoint are already stored: it is paused (SIGSTOP) to look, and let go again until so.
     const first = fixture.startCli(args());
     await until(async () => ((await fixture.store.getJob('resume'))?.submission?.rowsDone ?? 0) >= KILL_AFTER_ROWS, 60_000, 'rows checkpointed');
+    const countStored = async () => {
+      let stored = 0;
+      for await (const _ of fixture.store.storedWork('resume')) stored++;
+      return stored;
+    };
+    const validRows = (job: Awaited<ReturnType<typeof fixture.store.requireJob>>) => job.submission!.rowsDone - job.submission!.invalidRowsDone;
+    await until(async () => {
+      first.child.kill('SIGSTOP');
+      if (await countStored() > validRows(await fixture.store.requireJob('resume'))) return true;
+      first.child.kill('SIGCONT');
+      return false;
+    }, 60_000, 'rows stored past the checkpoint');
     first.child.kill('SIGKILL');
     assert.equal((await first.done).signal, 'SIGKILL');
     const atKill = await fixture.store.requireJob('resume');
     assert.equal(atKill.state, 'submitting');
     assert.equal(atKill.totalRows, undefined, 'the submission was interrupted before the end');
     const checkpoint = atKill.submission!;
-    let storedAtKill = 0;
-    for await (const _ of fixture.store.storedWork('resume')) storedAtKill++;
-    const validCheckpointed = checkpoint.rowsDone - checkpoint.invalidRowsDone;
+    const storedAtKill = await countStored();
+    const validCheckpointed = validRows(atKill);
     t.diagnostic(`killed with ${checkpoint.rowsDone} rows checkpointed (line ${checkpoint.lineDone}), ${checkpoint.rowsReserved} reserved, ${storedAtKill} work messages stored`);
     assert.ok(storedAtKill > validCheckpointed, 'rows past the checkpoint were stored before the kill: the resumed run must not queue them again');
     await new Promise((resolve) => setTimeout(resolve, 1500)); // past the duplicate window: msg ids no longer deduplicate

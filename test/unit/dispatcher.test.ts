@@ -16,8 +16,8 @@ class RecordingChannel implements WorkerChannel {
   close(): void { this.closed = true; }
 }
 
-const worker = (id: string, maxInFlight: number, models = ['m']): WorkerInfo => ({
-  id, executionProvider: 'cpu', device: 'test', models: models.map((name) => ({ name, version: '1.0.0' })), maxBatchSize: 4, maxInFlight,
+const worker = (id: string, maxInFlight: number, models = ['m'], priorities: WorkerInfo['priorities'] = ['realtime', 'bulk']): WorkerInfo => ({
+  id, executionProvider: 'cpu', device: 'test', models: models.map((name) => ({ name, version: '1.0.0' })), maxBatchSize: 4, maxInFlight, priorities,
 });
 let seq = 0;
 const task = (modelName = 'm', extra: Partial<DispatchTask> = {}): DispatchTask => ({
@@ -167,6 +167,31 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
       dispatcher.completeTask('w', { taskId: channel.sent[i]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
     }
     await Promise.all([...bulk, conveyor]);
+    dispatcher.close();
+  });
+
+  it('sends each priority class only to workers that take it; a bulk-only worker uses its whole credit for bulk', async () => {
+    const dispatcher = newDispatcher({ taskTimeoutMs: 300 });
+    const conveyorWorker = new RecordingChannel();
+    dispatcher.registerWorker(worker('conveyor', 4, ['m'], ['realtime']), conveyorWorker);
+    const early = dispatcher.submit(task('m', { priority: 'bulk', stationId: 'rescan' }));
+    assert.equal(conveyorWorker.sent.length, 0, 'a realtime-only worker never holds bulk work');
+    await assert.rejects(early, (error: QuicksilverError) => error.code === 'NO_WORKER' && /taking bulk work/.test(error.message));
+
+    const bulkWorker = new RecordingChannel();
+    dispatcher.registerWorker(worker('bulk', 4, ['m'], ['bulk']), bulkWorker);
+    const bulk = Array.from({ length: 6 }, () => dispatcher.submit(task('m', { priority: 'bulk', stationId: 'rescan' })));
+    const conveyor = Array.from({ length: 2 }, () => dispatcher.submit(task('m', { stationId: 'conveyor' })));
+    assert.deepEqual(bulkWorker.sent.map((t) => t.priority), ['bulk', 'bulk', 'bulk', 'bulk'], 'no bulkCreditShare cap without conveyor work to leave room for');
+    assert.deepEqual(conveyorWorker.sent.map((t) => t.priority), ['realtime', 'realtime'], 'the idle realtime worker takes the conveyor images at once');
+    const finish = (id: string, channel: RecordingChannel) => {
+      for (const sent of channel.sent.splice(0)) dispatcher.completeTask(id, { taskId: sent.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    };
+    finish('conveyor', conveyorWorker);
+    finish('bulk', bulkWorker);
+    assert.equal(bulkWorker.sent.length, 2, 'the rest of the bulk work follows on the bulk worker');
+    finish('bulk', bulkWorker);
+    assert.deepEqual((await Promise.all([...bulk, ...conveyor])).map((o) => o.workerId), [...Array(6).fill('bulk'), 'conveyor', 'conveyor']);
     dispatcher.close();
   });
 

@@ -16,6 +16,7 @@ import type { GrpcServer } from '../../../common/src/adapters/grpc-server.js';
 import type { Logger } from '../../../common/src/logger.js';
 import type { Dispatcher, DispatchTask, WorkerChannel, WorkerInfo } from '../dispatcher.js';
 import type { InspectionService } from '../inspection-service.js';
+import { PRIORITY_CLASSES } from '../task-queue.js';
 
 export const SERVICE_NAMES = ['quicksilver.v1.Inspection', 'quicksilver.v1.WorkerLink', 'quicksilver.v1.Feedback'];
 
@@ -207,6 +208,8 @@ function toWorkerInfo(register: Register__Output): WorkerInfo {
     models: register.models.map((m) => ({ name: m.name, version: m.version })),
     maxBatchSize: register.maxBatchSize,
     maxInFlight: register.maxInFlight,
+    priorities: register.priorities.length === 0 ? PRIORITY_CLASSES
+      : [...new Set(register.priorities.map((p) => (p === 'PRIORITY_BULK' ? 'bulk' as const : 'realtime' as const)))],
   };
 }
 

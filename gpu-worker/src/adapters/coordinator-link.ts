@@ -32,6 +32,8 @@ export interface CoordinatorLinkOptions {
   workerId: string;
   maxBatchSize: number;
   maxInFlight: number;
+  /** Priority classes announced at registration: the coordinator sends only those. */
+  priorities: readonly ('realtime' | 'bulk')[];
   reconnectMaxDelayMs: number;
   classifier: TaskClassifier;
   logger: Logger;
@@ -116,6 +118,7 @@ export class CoordinatorLink implements Component {
         models: classifier.models,
         maxBatchSize: this.options.maxBatchSize,
         maxInFlight: this.options.maxInFlight,
+        priorities: this.options.priorities.map((p) => (p === 'bulk' ? 'PRIORITY_BULK' : 'PRIORITY_REALTIME')),
       },
     });
     stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));

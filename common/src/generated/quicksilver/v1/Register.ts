@@ -1,6 +1,7 @@
 // Original file: proto/quicksilver/v1/worker.proto
 
 import type { ModelRef as _quicksilver_v1_ModelRef, ModelRef__Output as _quicksilver_v1_ModelRef__Output } from '../../quicksilver/v1/ModelRef.js';
+import type { Priority as _quicksilver_v1_Priority, Priority__Output as _quicksilver_v1_Priority__Output } from '../../quicksilver/v1/Priority.js';
 
 export interface Register {
   'workerId'?: (string);
@@ -21,6 +22,11 @@ export interface Register {
    * Most tasks the coordinator may have outstanding on this worker (its credit).
    */
   'maxInFlight'?: (number);
+  /**
+   * Priority classes this worker takes; empty (an older worker) = all. A bulk-only worker gets its
+   * whole credit for bulk work; a realtime-only one never holds bulk work.
+   */
+  'priorities'?: (_quicksilver_v1_Priority)[];
 }
 
 export interface Register__Output {
@@ -42,4 +48,9 @@ export interface Register__Output {
    * Most tasks the coordinator may have outstanding on this worker (its credit).
    */
   'maxInFlight': (number);
+  /**
+   * Priority classes this worker takes; empty (an older worker) = all. A bulk-only worker gets its
+   * whole credit for bulk work; a realtime-only one never holds bulk work.
+   */
+  'priorities': (_quicksilver_v1_Priority__Output)[];
 }

@@ -1,0 +1,26 @@
+// CPU priority of the whole worker process (Linux). Every thread is a task with its own nice value and
+// threads inherit their creator's, so renicing every task that exists now also covers the libuv pool,
+// libvips and onnxruntime threads started later. Raising niceness needs no privileges.
+import { readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
+
+export interface NicedProcess {
+  /** Threads reniced. */
+  threads: number;
+  /** Threads the OS refused (e.g. already nicer without the privilege to lower it), or 'not linux'. */
+  refused: string[];
+}
+
+export function niceProcess(niceness: number): NicedProcess {
+  if (process.platform !== 'linux') return { threads: 0, refused: ['not linux'] };
+  const result: NicedProcess = { threads: 0, refused: [] };
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      setPriority(Number(task), niceness);
+      result.threads++;
+    } catch (error) {
+      result.refused.push(`${task}: ${(error as Error).message}`);
+    }
+  }
+  return result;
+}
