@@ -143,7 +143,7 @@ async function main(options: BenchOptions): Promise<void> {
     mkdirSync(imagesDir);
     for (const image of images) writeFileSync(join(imagesDir, image.name), image.bytes);
 
-    console.log('1/5 in-process limit (tuned batching)...');
+    console.log('1/6 in-process limit (tuned batching)...');
     const limit = await measureLimit(images, options, options.maxBatch);
     console.log('    batch 1...');
     const limitBatch1 = await measureLimit(images, options, 1);
@@ -180,7 +180,7 @@ async function main(options: BenchOptions): Promise<void> {
       workers.push(started.worker);
     }
 
-    console.log('2/5 end to end at saturation...');
+    console.log('2/6 end to end at saturation...');
     const credit = 4 * options.maxBatch * options.workers; // above the workers' credit (3 x max batch), so the coordinator always has work queued
     const coordinatorMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const cpuSeconds = async () => ({
@@ -233,14 +233,14 @@ async function main(options: BenchOptions): Promise<void> {
         bulkImagesPerSecond: bulkResult ? bulkResult.verdicts / options.latencySeconds : 0,
       };
     };
-    console.log(`3/5 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
+    console.log(`3/6 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
     const quiet = await latencyPhase(false);
-    console.log('4/5 the same with a saturating bulk re-scan load beside it...');
+    console.log('3/6 the same with a saturating bulk re-scan load beside it...');
     const busy = await latencyPhase(true);
     result.latency = { quiet, withBulk: busy, p99Ratio: busy.p99Ms / quiet.p99Ms };
 
     if (options.memoryImages > 0) {
-      console.log(`5/5 coordinator memory while ${options.memoryImages} small images pass...`);
+      console.log(`4/6 coordinator memory while ${options.memoryImages} small images pass...`);
       const small = await Promise.all(images.slice(0, 4).map(async (image, i) =>
         toBenchImage(`SMALL${i}.jpg`, await sharp(image.bytes).resize(300, 400, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer())));
       const coordinatorMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
@@ -267,7 +267,7 @@ async function main(options: BenchOptions): Promise<void> {
       };
     }
     if (options.rescanRows > 0) {
-      console.log(`6 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
+      console.log(`5/6 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
       const rescan = await runRescanPhase({
         dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
         stations: options.stations, intervalMs: options.intervalMs,
@@ -277,7 +277,7 @@ async function main(options: BenchOptions): Promise<void> {
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
       // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at nice 10.
-      console.log('7 conveyor latency again, with a realtime worker beside a bulk-only worker at niceness 10...');
+      console.log('6/6 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker at niceness 10...');
       for (const worker of workers.splice(0)) await processes.stop(worker);
       const cores = availableParallelism();
       await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime']);
