@@ -54,6 +54,9 @@ export interface InferenceEngineOptions {
   modelThreads?: boolean;
   /** Linux, cpu provider, model threads: nice value of the bulk lane's thread and onnxruntime pool (default 10; 0 = off). */
   bulkRunNiceness?: number;
+  /** Priority classes this engine serves (default both). With one, each model has a single lane and session
+   *  with that class's settings, and requests of the other class run on it too. */
+  lanes?: readonly ('realtime' | 'bulk')[];
   /** Decompression-bomb guard: largest width × height decoded. */
   maxInputPixels: number;
   /** Scores (and images) per model in the label-free drift window (default 500). */
@@ -195,7 +198,7 @@ export class InferenceEngine implements Component {
 
   /** Images accepted and not yet running, all models together. */
   get queueDepth(): number {
-    return this.store.all().reduce((sum, model) => sum + model.realtime.batcher.queueDepth + model.bulk.batcher.queueDepth, 0);
+    return this.store.all().reduce((sum, model) => sum + lanesOf(model).reduce((lanes, lane) => lanes + lane.batcher.queueDepth, 0), 0);
   }
 
   /**
@@ -256,7 +259,7 @@ export class InferenceEngine implements Component {
     this.stopped ??= (async () => {
       this.state = 'stopping';
       const models = this.store.all();
-      await Promise.all(models.flatMap((model) => [model.realtime.batcher.close(signal), model.bulk.batcher.close(signal)]));
+      await Promise.all(models.flatMap((model) => lanesOf(model).map((lane) => lane.batcher.close(signal))));
       await this.releaseSessions();
       this.state = 'stopped';
       this.logger.info('inference engine stopped');
@@ -360,7 +363,7 @@ export class InferenceEngine implements Component {
       this.metrics.modelChangesTotal.inc({ change: 'retired' });
       this.logger.info({ model: id }, 'model version retired: its folder is gone; draining its queued work');
       const grace = AbortSignal.timeout(RETIRE_GRACE_MS);
-      await Promise.all([model.realtime.batcher.close(grace), model.bulk.batcher.close(grace)]);
+      await Promise.all(lanesOf(model).map((lane) => lane.batcher.close(grace)));
       await Promise.all(model.sessions.map((session) => session.release().catch(() => {})));
     }
     return changes;
@@ -382,7 +385,11 @@ export class InferenceEngine implements Component {
         `model ${id}: ${model.modelPath} changed after verification (SHA-256 ${actual}, manifest says ${manifest.sha256})`), { model: id });
     }
     // The first session picks the provider; the bulk lane's (on the cpu provider niced) uses the same one.
-    const sessions = [await this.createSessionOnDevice(bytes, id, 0)];
+    const lanes = this.options.lanes ?? ['realtime', 'bulk'];
+    const bulkOnly = !lanes.includes('realtime');
+    const bulkNiceness = () => (this.provider === 'cpu' ? this.options.bulkRunNiceness ?? 10 : 0);
+    // A bulk-only engine's single session is niced like a bulk lane's, except the very first one (it picks the provider).
+    const sessions = [await this.createSessionOnDevice(bytes, id, bulkOnly && this.provider ? bulkNiceness() : 0)];
     try {
       const realtimeSession = sessions[0]!;
       if (!realtimeSession.inputNames.includes(manifest.input.name) || !realtimeSession.outputNames.includes(manifest.output.name)) {
@@ -390,9 +397,7 @@ export class InferenceEngine implements Component {
           `model ${id}: the ONNX graph has inputs [${realtimeSession.inputNames}] and outputs [${realtimeSession.outputNames}], `
           + `the manifest names input '${manifest.input.name}' and output '${manifest.output.name}'`), { model: id });
       }
-      if (this.options.modelThreads ?? true) {
-        sessions.push(await this.createSessionOnDevice(bytes, id, this.provider === 'cpu' ? this.options.bulkRunNiceness ?? 10 : 0));
-      }
+      if ((this.options.modelThreads ?? true) && lanes.length > 1) sessions.push(await this.createSessionOnDevice(bytes, id, bulkNiceness()));
       const bulkSession = sessions.at(-1)!;
       const declaredBatch = manifest.input.shape[0];
       const fixedBatch = declaredBatch > 0;
@@ -413,11 +418,14 @@ export class InferenceEngine implements Component {
         };
         return created;
       };
+      // By default a conveyor image never waits for company: the realtime lane runs what is decoded at once.
+      const realtimeLane = () => lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true), this.options.realtimeMaxQueueDelayMicros ?? 0);
+      const bulkLane = () => lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false), this.options.maxQueueDelayMicros);
+      const only = lanes.length > 1 ? undefined : bulkOnly ? bulkLane() : realtimeLane();
       const served: ServedModel = {
         manifest, sessions, batchCapacity, fixedBatch, imageSize,
-        // By default a conveyor image never waits for company: the realtime lane runs what is decoded at once.
-        realtime: lane(realtimeSession, REALTIME_STAGING_BUFFERS, this.decodeLimiter.lane(true), this.options.realtimeMaxQueueDelayMicros ?? 0),
-        bulk: lane(bulkSession, STAGING_BUFFERS, this.decodeLimiter.lane(false), this.options.maxQueueDelayMicros),
+        realtime: only ?? realtimeLane(),
+        bulk: only ?? bulkLane(),
       };
       try {
         // Warm-up: a full batch on each session allocates what the largest run needs (and compiles GPU kernels).
@@ -559,3 +567,8 @@ function mostProbableOther(labels: string[], probabilities: Float64Array, positi
 const formatFailure = (failure: ProviderFailure): string => `${failure.provider}: ${failure.reason}`;
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 const modelId = (manifest: ModelManifest): string => `${manifest.name}@${manifest.version}`;
+
+/** A model's lanes, each once (a single-class engine's two lanes are one). */
+function lanesOf(model: ServedModel): Lane[] {
+  return model.realtime === model.bulk ? [model.realtime] : [model.realtime, model.bulk];
+}

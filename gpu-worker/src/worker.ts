@@ -30,6 +30,7 @@ export class Worker implements Component {
       decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
       // A thread cannot be niced below the process without privileges: bulk runs are at least as nice as the process.
       modelThreads: config.modelThreads, bulkRunNiceness: Math.max(config.bulkRunNiceness, config.niceness), maxInputPixels: config.maxInputPixels,
+      lanes: config.priorities,
       logger: logger.child({ component: 'engine' }), registry,
     });
     // Health over TLS with the worker's own certificate when it has one (it must then also be valid as a server certificate).

@@ -350,6 +350,25 @@ describe('InferenceEngine model threads (reference model, 256 x 256)', TIMEOUT, 
       `in a model thread the loop stalled at most ${threaded.maxGapMs.toFixed(1)} ms during a ${threaded.inferenceMs.toFixed(1)} ms run, vs ${inThread.maxGapMs.toFixed(1)} ms in-thread`);
   });
 
+  it('serves one lane and one session per model when it takes one priority class, and both classes run on it', TIMEOUT, async () => {
+    for (const lanes of [['realtime'], ['bulk']] as const) {
+      const { logger, lines } = captureLogger();
+      const engine = new InferenceEngine(engineOptions(referenceModels, { lanes, logger }));
+      await engine.start();
+      try {
+        const warmed = lines.filter((line) => line.msg === 'model warmed up');
+        assert.ok(warmed.length >= 1);
+        assert.deepEqual(warmed.map((line) => line.sessions), warmed.map(() => 1), `${lanes}: one session per model`);
+        const [realtime, bulk] = await Promise.all([engine.classify({ bytes: images[0]! }), engine.classify({ bytes: images[1]!, priority: 'bulk' })]);
+        const direct = await Promise.all([engine.classify({ bytes: images[1]! })]);
+        assert.ok(realtime.score >= 0 && realtime.score <= 1);
+        assert.ok(Math.abs(bulk.score - direct[0]!.score) < 1e-6, `${lanes}: a request of either class runs on the one lane`);
+      } finally {
+        await engine.stop(AbortSignal.timeout(5000));
+      }
+    }
+  });
+
   it('nices the bulk lane\'s model thread and its onnxruntime pool on the cpu provider, not the realtime one', { ...TIMEOUT, skip: process.platform !== 'linux' && 'thread nice values are Linux-only' }, async () => {
     const threadNiceness = () => readdirSync('/proc/self/task').map((tid) => {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
