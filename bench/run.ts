@@ -1,16 +1,16 @@
 // `npm run bench`: Quicksilver's throughput and latency against the physical limit of this machine,
 // measured in one run so the ratios hold on a shared, noisy machine. Not a test.
 //   1. limit: one process decodes, preprocesses and infers the images with the worker's own engine
-//      and settings (every core, dynamic batching) - images/s;
+//      and settings (every core, dynamic batching) - images/s, at the tuned max batch and at batch 1;
+//      then the transport floor (bench/transport-floor.ts): CPU per image of one bare gRPC hop, and
+//      the one-host ceiling it sets for end to end (two hops);
 //   2. end to end: load generator -> coordinator -> worker processes over real gRPC, NATS publishing -
 //      images/s at saturation, as a ratio of the limit;
 //   3. conveyor latency: stations sending one sheet every few seconds, p50/p95/p99, without and with
 //      a saturating bulk (re-scan) load beside them;
-//   4. batching effect: the limit at max batch 1 vs the tuned setting;
-//   4b. transport floor (bench/transport-floor.ts): CPU per image of one bare gRPC hop, and the
-//      one-host ceiling it sets for end to end (two hops);
-//   5. coordinator memory while many small images pass through it;
-//   6. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it.
+//   4. coordinator memory while many small images pass through it;
+//   5. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it;
+//   6. phase 3 again with a realtime worker beside a bulk-only worker at niceness 10.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';

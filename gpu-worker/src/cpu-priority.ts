@@ -1,7 +1,8 @@
-// CPU priority of the whole worker process (Linux). Every thread is a task with its own nice value and
-// threads inherit their creator's, so renicing every task that exists now also covers the libuv pool,
-// libvips and onnxruntime threads started later. Raising niceness needs no privileges.
-import { readdirSync } from 'node:fs';
+// CPU priority of worker threads (Linux). Every thread is a task with its own nice value and threads
+// inherit their creator's: renicing every task that exists now also covers the libuv pool, libvips and
+// onnxruntime threads started later, and a model thread niced before its session covers that session's
+// onnxruntime pool. Raising niceness needs no privileges.
+import { readdirSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 export interface NicedProcess {
@@ -23,4 +24,16 @@ export function niceProcess(niceness: number): NicedProcess {
     }
   }
   return result;
+}
+
+/** Lowers the calling thread's priority (Linux: a thread is a task with its own nice value, inherited by threads it creates). */
+export function niceCurrentThread(niceness: number): boolean {
+  if (niceness <= 0 || process.platform !== 'linux') return false;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(tid, niceness);
+    return true;
+  } catch {
+    return false;
+  }
 }

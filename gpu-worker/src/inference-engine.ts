@@ -387,9 +387,9 @@ export class InferenceEngine implements Component {
     // The first session picks the provider; the bulk lane's (on the cpu provider niced) uses the same one.
     const lanes = this.options.lanes ?? ['realtime', 'bulk'];
     const bulkOnly = !lanes.includes('realtime');
+    // 0 until the first session has picked the provider (a bulk-only worker's process is niced anyway).
     const bulkNiceness = () => (this.provider === 'cpu' ? this.options.bulkRunNiceness ?? 10 : 0);
-    // A bulk-only engine's single session is niced like a bulk lane's, except the very first one (it picks the provider).
-    const sessions = [await this.createSessionOnDevice(bytes, id, bulkOnly && this.provider ? bulkNiceness() : 0)];
+    const sessions = [await this.createSessionOnDevice(bytes, id, bulkOnly ? bulkNiceness() : 0)];
     try {
       const realtimeSession = sessions[0]!;
       if (!realtimeSession.inputNames.includes(manifest.input.name) || !realtimeSession.outputNames.includes(manifest.output.name)) {

@@ -4,8 +4,6 @@
 // decode scheduling and result delivery for every image; in a model thread it stalls nothing.
 // Inputs travel to a model thread by transfer, not copy: onnxruntime-node refuses
 // SharedArrayBuffer-backed tensors, so the staging array is handed over for the run and handed back.
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { createSessionOnFirstProvider, type ExecutionProviderName, type ProviderFailure, type SessionSettings } from './execution-providers.js';
@@ -210,18 +208,6 @@ class ThreadedSession implements ModelSession {
     this.ended ??= error;
     for (const run of this.pending.values()) run.reject(new ModelRunError(error.message));
     this.pending.clear();
-  }
-}
-
-/** Lowers the calling thread's priority (Linux: a thread is a task with its own nice value, inherited by threads it creates). */
-export function niceCurrentThread(niceness: number): boolean {
-  if (niceness <= 0 || process.platform !== 'linux') return false;
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    setPriority(tid, niceness);
-    return true;
-  } catch {
-    return false;
   }
 }
 

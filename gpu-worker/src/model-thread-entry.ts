@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { createSessionOnFirstProvider } from './execution-providers.js';
-import { describeOutput, niceCurrentThread, type FromModelThread, type ModelThreadData, type ToModelThread } from './model-session.js';
+import { niceCurrentThread } from './cpu-priority.js';
+import { describeOutput, type FromModelThread, type ModelThreadData, type ToModelThread } from './model-session.js';
 
 const port = parentPort!;
 const { model, providers, settings, niceness } = workerData as ModelThreadData;
