@@ -1,13 +1,14 @@
 // Files an image once its outcome is final: into doneDir with <name>.verdict.json, or into
-// rejectedDir with <name>.reason.json. The sidecar is written first (exclusive create, fsync'd), then
-// the image is hard-linked in (never replaces an existing file) and the folder fsync'd; only then is
-// the source removed (unless keepSource). A crash leaves the source to be filed again, never a filed
-// image without its outcome. Filing is idempotent per idempotency key: a sidecar already holding the
-// same key means "already filed" (the crash came after it), so a retry never files a second copy.
+// rejectedDir with <name>.reason.json. The sidecar is written first (complete and fsync'd before its
+// name appears, never replacing one), then the image is hard-linked in (never replaces an existing
+// file) and the folder fsync'd; only then is the source removed (unless keepSource). A crash leaves
+// the source to be filed again, never a filed image without its outcome. Filing is idempotent per
+// idempotency key: a sidecar already holding the same key means "already filed" (the crash came after
+// it), so a retry never files a second copy.
 // Name collisions get a numbered name: QS1.jpg, QS1~1.jpg, QS1~2.jpg ...
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { fsyncDirectory, linkWithoutReplacing, writeFileDurably } from '../../common/src/durable-files.js';
+import { fsyncDirectory, linkWithoutReplacing, removeStaleTemporaries, writeFileDurably } from '../../common/src/durable-files.js';
 
 export interface RejectionRecord {
   code: string;
@@ -30,9 +31,12 @@ const errnoCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
 export class OutcomeFiler {
   constructor(private readonly dirs: { doneDir: string; rejectedDir: string }) {}
 
+  /** Creates the folders and removes temporary files an interrupted filing left there. */
   async prepare(): Promise<void> {
-    await mkdir(this.dirs.doneDir, { recursive: true });
-    await mkdir(this.dirs.rejectedDir, { recursive: true });
+    for (const dir of [this.dirs.doneDir, this.dirs.rejectedDir]) {
+      await mkdir(dir, { recursive: true });
+      await removeStaleTemporaries(dir);
+    }
   }
 
   /** Files `path` into doneDir beside `<name>.verdict.json`; returns the filed image's path. */

@@ -1,8 +1,8 @@
 // Crash-safe file writes: data is fsync'd before it becomes visible under its final name, and the
 // directory entry is fsync'd so the name itself survives a power cut.
 import { constants } from 'node:fs';
-import { copyFile, link, open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { copyFile, link, open, readdir, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 /** fsyncs a directory, making renames, links and unlinks inside it durable. */
 export async function fsyncDirectory(dir: string): Promise<void> {
@@ -25,24 +25,54 @@ export async function fsyncFile(path: string): Promise<void> {
 }
 
 /**
- * Writes `data` to `path` durably. With exclusive = false the file is written under a temporary
- * name and renamed over `path` (readers see the old or the new content, never a torn one); with
- * exclusive = true it is created in place and fails with EEXIST when `path` exists.
+ * Writes `data` to `path` durably, never leaving a torn file under `path` (not even when the process
+ * is killed mid-write): the data goes to `<path>.<pid>.tmp`, is fsync'd, then renamed over `path`
+ * (exclusive = false: readers see the old or the new content) or hard-linked to it (exclusive = true:
+ * fails with EEXIST when `path` exists). A crash can leave the temporary file behind; the folder's
+ * owner removes it (removeStaleTemporaries).
  */
 export async function writeFileDurably(path: string, data: string | Buffer, options: { exclusive?: boolean } = {}): Promise<void> {
-  const target = options.exclusive ? path : `${path}.${process.pid}.tmp`;
-  const handle = await open(target, options.exclusive ? 'wx' : 'w');
+  const temporary = `${path}.${process.pid}.tmp`;
+  const handle = await open(temporary, 'w');
   try {
     await handle.writeFile(data);
     await handle.datasync();
   } finally {
     await handle.close();
   }
-  if (!options.exclusive) await rename(target, path);
+  if (options.exclusive) {
+    try {
+      await linkWithoutReplacing(temporary, path);
+    } finally {
+      await unlinkIfPresent(temporary);
+    }
+  } else await rename(temporary, path);
   await fsyncDirectory(dirname(path));
 }
 
-/** Hard link (atomic, fails with EEXIST); across file systems an exclusive copy instead. */
+/** Removes the temporary files (`*.<pid>.tmp`) that writeFileDurably calls of processes no longer running left in `dir`. */
+export async function removeStaleTemporaries(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dir)) {
+    const pid = Number(/\.(\d+)\.tmp$/.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
+    await unlinkIfPresent(join(dir, name));
+    removed.push(name);
+  }
+  if (removed.length > 0) await fsyncDirectory(dir);
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Hard link (atomic, fails with EEXIST); where hard links are impossible an exclusive copy instead (not atomic). */
 export async function linkWithoutReplacing(source: string, target: string): Promise<void> {
   try {
     await link(source, target);

@@ -169,11 +169,21 @@ export class FaultCluster {
   /** Waits until every fed image is filed in done/ or rejected/ and the spool is empty. */
   async waitAllFiled(feed: Feed, timeoutMs: number): Promise<void> {
     await feed.done;
-    await waitFor(async () => {
-      const filed = await this.filedNames();
-      const spool = await readdir(join(this.hotFolder, 'spool')).catch(() => ['?']);
-      return [...feed.images.keys()].every((name) => filed.has(name)) && spool.length === 0;
-    }, timeoutMs, 'every image filed and the spool empty', this.agent);
+    let missing: string[] = [];
+    let spool: string[] = [];
+    try {
+      await waitFor(async () => {
+        const filed = await this.filedNames();
+        spool = await readdir(join(this.hotFolder, 'spool')).catch(() => ['?']);
+        missing = [...feed.images.keys()].filter((name) => !filed.has(name));
+        return missing.length === 0 && spool.length === 0;
+      }, timeoutMs, 'every image filed and the spool empty', this.agent);
+    } catch (error) {
+      const hot = new Set(await readdir(this.hotFolder));
+      const filed = [...(await this.filedNames())];
+      const whereabouts = missing.map((name) => `${name}: ${hot.has(name) ? 'in the hot folder' : 'not in the hot folder'}, filed as [${filed.filter((f) => f.startsWith(name.slice(0, name.lastIndexOf('.'))))}]`);
+      throw new Error(`${(error as Error).message}\nnot filed: ${whereabouts.join('; ') || 'none'}\nspool: ${spool.join(', ') || 'empty'}`);
+    }
   }
 
   /** Every JetStream record and every filed image, checked against the feed. */
