@@ -10,21 +10,24 @@
 //      a saturating bulk (re-scan) load beside them;
 //   4. coordinator memory while many small images pass through it;
 //   5. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it;
-//   6. phase 3 again with a realtime worker beside a bulk-only worker at niceness 10.
+//   6. phase 3 again with a realtime worker beside a bulk-only worker at niceness 10;
+//   7. separate hosts approximated: the limit and end to end again with the worker alone on half the
+//      cores (taskset) and the coordinator, nats-server and stations on the other half.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { extname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseWhole } from '../common/src/cli-options.js';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { freePort, LocalProcesses, type RunningProcess } from '../common/src/local-processes.js';
+import { SERVICE_NODE_FLAGS } from '../common/src/node-flags.js';
 import { NatsServerProcess } from '../common/src/nats-server-process.js';
 import { repoRoot } from '../common/src/paths.js';
 import { renderSheet } from '../common/src/synth/index.js';
-import { InferenceEngine } from '../gpu-worker/src/inference-engine.js';
+import { allowedCores, pinProcess, tasksetAvailable } from './cpu-affinity.js';
+import { measureLimit, type LimitOptions, type LimitResult } from './limit.js';
 import { rescanArchive, runRescanPhase } from './rescan-phase.js';
 import { measureTransportFloor } from './transport-floor.js';
 import { percentile, runStation, runStationInChild, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
@@ -45,6 +48,7 @@ interface BenchOptions {
   answerCacheSize: number;
   rescanRows: number;
   splitWorkers: boolean;
+  isolatedWorker: boolean;
   providers: string;
   out: string;
 }
@@ -67,10 +71,9 @@ const program = new Command('bench')
   .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends and verdicts kept for feedback joins (feedbackIndexSize): the per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
   .addOption(new Option('--rescan-rows <n>', 'rows of the re-scan phase (0 = skip)').argParser(parseWhole).default(2000))
   .option('--no-split-workers', 'skip the last phase: conveyor latency with a realtime worker beside a bulk-only worker at niceness 10')
+  .option('--no-isolated-worker', 'skip the last phase: the limit and end to end again with the worker on half the cores and everything else on the other half (needs 2+ cores and taskset)')
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
-
-const logger = pino({ level: 'warn' });
 
 async function loadImages(options: BenchOptions): Promise<BenchImage[]> {
   if (options.images) {
@@ -86,33 +89,16 @@ async function loadImages(options: BenchOptions): Promise<BenchImage[]> {
   return images;
 }
 
-/** The limit: the worker's engine in this process, fed with a window of 2 x maxBatch images. */
-async function measureLimit(images: BenchImage[], options: BenchOptions, maxBatchSize: number) {
-  const registry = new Registry();
-  const engine = new InferenceEngine({
-    modelsDir: join(repoRoot(), 'models'), executionProviders: options.providers.split(',') as ('cuda' | 'webgpu' | 'cpu')[], cudaDeviceId: 0,
-    requireGpu: false, maxBatchSize, maxQueueDelayMicros: options.queueDelayUs, decodeConcurrency: availableParallelism(), intraOpThreads: 0,
-    maxInputPixels: 120_000_000, logger, registry,
-  });
-  await engine.start();
-  const window = 2 * maxBatchSize;
-  let next = 0;
-  const batchSizes: number[] = [];
-  const cpuStart = process.cpuUsage();
-  const started = performance.now();
-  await Promise.all(Array.from({ length: window }, async () => {
-    while (next < options.total) {
-      const image = images[next++ % images.length]!;
-      batchSizes.push((await engine.classify({ bytes: image.bytes })).batchSize);
-    }
-  }));
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuStart);
-  const cpuMsPerImage = (cpu.user + cpu.system) / 1000 / options.total;
-  const provider = engine.executionProvider;
-  const device = engine.device;
-  await engine.stop(AbortSignal.timeout(5000));
-  return { imagesPerSecond: options.total / seconds, meanBatch: batchSizes.reduce((a, b) => a + b, 0) / batchSizes.length, cpuMsPerImage, provider, device };
+/** The limit (bench/limit.ts) in a child process that runs on `cores` only. */
+async function measureLimitOnCores(cores: number[], imagesDir: string, options: LimitOptions): Promise<LimitResult> {
+  const child = spawn('taskset', ['--cpu-list', cores.join(','), process.execPath, ...SERVICE_NODE_FLAGS,
+    new URL('./limit-child.js', import.meta.url).pathname, JSON.stringify({ ...options, imagesDir })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (data: Buffer) => { stdout += data.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const last = stdout.trim().split('\n').pop() ?? '';
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`the limit on cores ${cores.join(',')} failed (exit code ${code}): ${stdout.slice(-500)}`);
+  return JSON.parse(last) as LimitResult;
 }
 
 async function scrape(url: string): Promise<string> {
@@ -143,10 +129,11 @@ async function main(options: BenchOptions): Promise<void> {
     mkdirSync(imagesDir);
     for (const image of images) writeFileSync(join(imagesDir, image.name), image.bytes);
 
-    console.log('1/6 in-process limit (tuned batching)...');
-    const limit = await measureLimit(images, options, options.maxBatch);
+    console.log('1/7 in-process limit (tuned batching)...');
+    const limitOptions = { total: options.total, queueDelayUs: options.queueDelayUs, providers: options.providers };
+    const limit = await measureLimit(images, { ...limitOptions, maxBatchSize: options.maxBatch });
     console.log('    batch 1...');
-    const limitBatch1 = await measureLimit(images, options, 1);
+    const limitBatch1 = await measureLimit(images, { ...limitOptions, maxBatchSize: 1 });
     result.limit = limit;
     result.limitBatch1 = limitBatch1;
     console.log('    one bare gRPC hop (transport floor)...');
@@ -162,13 +149,13 @@ async function main(options: BenchOptions): Promise<void> {
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', address, '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort),
       '--nats-servers', nats.url, '--outbox-dir', join(dir, 'coordinator-outbox'), '--answer-cache-size', String(options.answerCacheSize), '--feedback-index-size', String(options.answerCacheSize), '--log-level', 'warn']);
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
-    const startWorker = async (id: string, decodeConcurrency: number, extra: string[] = []) => {
+    const startWorker = async (id: string, decodeConcurrency: number, extra: string[] = [], cores?: number[]) => {
       const port = await freePort();
       const worker = processes.start(id, ['worker', '--coordinator-address', address, '--worker-id', id,
         '--models-dir', join(repoRoot(), 'models'), '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(port),
         '--max-batch-size', String(options.maxBatch), '--max-queue-delay-micros', String(options.queueDelayUs),
         '--decode-concurrency', String(decodeConcurrency),
-        '--execution-providers', options.providers, '--nats-servers', nats.url, '--rescan-allowed-roots', rescanArchive(dir), '--log-level', 'warn', ...extra]);
+        '--execution-providers', options.providers, '--nats-servers', nats.url, '--rescan-allowed-roots', rescanArchive(dir), '--log-level', 'warn', ...extra], { cores });
       await processes.waitReady(worker, `http://127.0.0.1:${port}/readyz`);
       return { worker, metricsUrl: `http://127.0.0.1:${port}/metrics` };
     };
@@ -180,32 +167,37 @@ async function main(options: BenchOptions): Promise<void> {
       workers.push(started.worker);
     }
 
-    console.log('2/6 end to end at saturation...');
-    const credit = 4 * options.maxBatch * options.workers; // above the workers' credit (3 x max batch), so the coordinator always has work queued
     const coordinatorMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    const cpuSeconds = async () => ({
-      coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),
-      workers: (await Promise.all(workerMetrics.map(scrape))).reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
-      loadGenerator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
-    });
-    const cpuBefore = await cpuSeconds();
-    const started = performance.now();
-    const saturation = await Promise.all([0, 1].map((s) => runStation({
-      address, stationId: `sat-${s}`, images, priority: 'PRIORITY_BULK', inFlight: credit, total: options.total / 2,
-    })));
-    const e2eSeconds = (performance.now() - started) / 1000;
-    const e2eVerdicts = saturation.reduce((a, r) => a + r.verdicts, 0);
-    const cpuAfter = await cpuSeconds();
-    const cpuMsPerImage = Object.fromEntries(Object.entries(cpuAfter).map(([name, value]) =>
-      [name, (1000 * (value - cpuBefore[name as keyof typeof cpuBefore])) / Math.max(1, e2eVerdicts)]));
-    const batchText = (await Promise.all(workerMetrics.map(scrape))).join('\n');
-    const e2e = {
-      imagesPerSecond: e2eVerdicts / e2eSeconds,
-      verdicts: e2eVerdicts,
-      rejections: Object.assign({}, ...saturation.map((r) => r.rejections)),
-      meanBatch: metricValue(batchText, 'quicksilver_worker_batch_size_sum') / Math.max(1, metricValue(batchText, 'quicksilver_worker_batch_size_count')),
-      batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
+    /** Two bulk stations keep `credit` images in flight through the coordinator until `options.total` verdicts. */
+    const saturate = async (workerMetricsUrls: string[], credit: number) => {
+      const cpuSeconds = async () => ({
+        coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),
+        workers: (await Promise.all(workerMetricsUrls.map(scrape))).reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
+        loadGenerator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+      });
+      const cpuBefore = await cpuSeconds();
+      const started = performance.now();
+      const saturation = await Promise.all([0, 1].map((s) => runStation({
+        address, stationId: `sat-${s}`, images, priority: 'PRIORITY_BULK', inFlight: credit, total: options.total / 2,
+      })));
+      const seconds = (performance.now() - started) / 1000;
+      const verdicts = saturation.reduce((a, r) => a + r.verdicts, 0);
+      const cpuAfter = await cpuSeconds();
+      const batchText = (await Promise.all(workerMetricsUrls.map(scrape))).join('\n');
+      return {
+        imagesPerSecond: verdicts / seconds,
+        verdicts,
+        rejections: Object.assign({}, ...saturation.map((r) => r.rejections)) as Record<string, number>,
+        meanBatch: metricValue(batchText, 'quicksilver_worker_batch_size_sum') / Math.max(1, metricValue(batchText, 'quicksilver_worker_batch_size_count')),
+        batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
+        cpuMsPerImage: Object.fromEntries(Object.entries(cpuAfter).map(([name, value]) =>
+          [name, (1000 * (value - cpuBefore[name as keyof typeof cpuBefore])) / Math.max(1, verdicts)])),
+      };
     };
+
+    console.log('2/7 end to end at saturation...');
+    const credit = 4 * options.maxBatch * options.workers; // above the workers' credit (3 x max batch), so the coordinator always has work queued
+    const { cpuMsPerImage, ...e2e } = await saturate(workerMetrics, credit);
     const ratioToLimit = e2e.imagesPerSecond / limit.imagesPerSecond;
     result.endToEnd = { ...e2e, ratioToLimit, ratioToOneHostCeiling: ratioToLimit / oneHostCeiling, cpuMsPerImage };
 
@@ -233,14 +225,14 @@ async function main(options: BenchOptions): Promise<void> {
         bulkImagesPerSecond: bulkResult ? bulkResult.verdicts / options.latencySeconds : 0,
       };
     };
-    console.log(`3/6 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
+    console.log(`3/7 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
     const quiet = await latencyPhase(false);
-    console.log('3/6 the same with a saturating bulk re-scan load beside it...');
+    console.log('3/7 the same with a saturating bulk re-scan load beside it...');
     const busy = await latencyPhase(true);
     result.latency = { quiet, withBulk: busy, p99Ratio: busy.p99Ms / quiet.p99Ms };
 
     if (options.memoryImages > 0) {
-      console.log(`4/6 coordinator memory while ${options.memoryImages} small images pass...`);
+      console.log(`4/7 coordinator memory while ${options.memoryImages} small images pass...`);
       const small = await Promise.all(images.slice(0, 4).map(async (image, i) =>
         toBenchImage(`SMALL${i}.jpg`, await sharp(image.bytes).resize(300, 400, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer())));
       const coordinatorMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
@@ -267,7 +259,7 @@ async function main(options: BenchOptions): Promise<void> {
       };
     }
     if (options.rescanRows > 0) {
-      console.log(`5/6 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
+      console.log(`5/7 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
       const rescan = await runRescanPhase({
         dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
         stations: options.stations, intervalMs: options.intervalMs,
@@ -277,14 +269,37 @@ async function main(options: BenchOptions): Promise<void> {
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
       // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at nice 10.
-      console.log('6/6 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker at niceness 10...');
+      console.log('6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker at niceness 10...');
       for (const worker of workers.splice(0)) await processes.stop(worker);
       const cores = availableParallelism();
-      await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime']);
-      await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', '--niceness', '10']);
+      workers.push((await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime'])).worker);
+      workers.push((await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', '--niceness', '10'])).worker);
       const splitQuiet = await latencyPhase(false);
       const splitBusy = await latencyPhase(true);
       result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };
+    }
+    if (options.isolatedWorker) {
+      // Separate hosts, approximated on this one: the worker gets half the cores to itself, and the
+      // coordinator, nats-server and the stations share the other half. The limit is measured again on
+      // the worker's cores, so the ratio is the worker host's throughput through Quicksilver against
+      // what its cores do in one process: the distributed path's cost where the worker runs.
+      const cores = allowedCores();
+      if (cores.length < 2 || !tasksetAvailable()) {
+        console.log('7/7 isolated worker: skipped (needs 2 or more cores and util-linux taskset)');
+        result.isolatedWorker = { skipped: 'needs 2 or more cores and util-linux taskset' };
+      } else {
+        const otherCores = cores.slice(0, Math.ceil(cores.length / 2));
+        const workerCores = cores.slice(otherCores.length);
+        console.log(`7/7 limit and end to end with the worker alone on cores ${workerCores.join(',')}, everything else on ${otherCores.join(',')}...`);
+        for (const worker of workers.splice(0)) await processes.stop(worker);
+        for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, otherCores);
+        const isolatedLimit = await measureLimitOnCores(workerCores, imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch });
+        const isolated = await startWorker('bench-isolated-worker', workerCores.length, [], workerCores);
+        const isolatedE2e = await saturate([isolated.metricsUrl], 4 * options.maxBatch);
+        result.isolatedWorker = {
+          workerCores, otherCores, limit: isolatedLimit, endToEnd: isolatedE2e, ratioToLimit: isolatedE2e.imagesPerSecond / isolatedLimit.imagesPerSecond,
+        };
+      }
     }
     printTable(result);
     mkdirSync(options.out, { recursive: true });
@@ -309,6 +324,7 @@ function printTable(r: Record<string, unknown>): void {
   const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const split = r.latencySplitWorkers as typeof lat | undefined;
+  const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number }; endToEnd: { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> } } | undefined;
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
@@ -329,6 +345,8 @@ ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
 ` : ''}${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
 | conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
+` : ''}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
+| end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90); coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
 ` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
 | coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);
 }

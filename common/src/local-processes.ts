@@ -34,6 +34,14 @@ export interface RunningProcess {
   logFile: string;
 }
 
+export interface StartOptions {
+  /** Receives the process's stdout, line by line (otherwise ignored). */
+  onLine?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+  /** Run on these cores only (Linux, taskset). */
+  cores?: readonly number[];
+}
+
 export class LocalProcesses {
   private readonly running: RunningProcess[] = [];
 
@@ -41,10 +49,17 @@ export class LocalProcesses {
     mkdirSync(logDir, { recursive: true });
   }
 
-  /** Starts `quicksilver <args>`; stderr (JSON logs) goes to <logDir>/<name>.log; stdout lines to onLine when given. */
-  start(name: string, args: string[], onLine?: (line: string) => void, env: NodeJS.ProcessEnv = process.env): RunningProcess {
+  /**
+   * Starts `quicksilver <args>`; stderr (JSON logs) goes to <logDir>/<name>.log; stdout lines to onLine
+   * when given. With `cores`, the process runs on those cores only (started under util-linux `taskset`,
+   * so its thread pools see them as all the cores there are).
+   */
+  start(name: string, args: string[], options: StartOptions = {}): RunningProcess {
+    const { onLine, env = process.env, cores } = options;
     const logFile = join(this.logDir, `${name}.log`);
-    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, cliEntry(), ...args], { cwd: repoRoot(), env, stdio: ['ignore', onLine ? 'pipe' : 'ignore', 'pipe'] });
+    const command = [process.execPath, ...SERVICE_NODE_FLAGS, cliEntry(), ...args];
+    if (cores?.length) command.unshift('taskset', '--cpu-list', cores.join(','));
+    const child = spawn(command[0]!, command.slice(1), { cwd: repoRoot(), env, stdio: ['ignore', onLine ? 'pipe' : 'ignore', 'pipe'] });
     child.stderr!.pipe(createWriteStream(logFile));
     if (onLine) createInterface({ input: child.stdout! }).on('line', onLine);
     const running = { name, child, logFile };

@@ -41,6 +41,11 @@ export class NatsServerProcess {
     return ['-c', file];
   }
 
+  /** The running server's process id (undefined when stopped). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }

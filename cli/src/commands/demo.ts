@@ -108,8 +108,8 @@ async function runDemo(options: DemoOptions): Promise<void> {
     const metricsPort = await freePort(options.metricsPort);
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinator = processes.start('coordinator', ['coordinator', '--grpc-address', coordinatorAddress, '--metrics-port', String(metricsPort), '--nats-servers', nats.url,
-      '--outbox-dir', join(dir, 'coordinator-outbox'), ...security.coordinator], undefined,
-      { ...process.env, ...(options.secure ? { QS_COORDINATOR_NATS_PASSWORD: natsPassword } : {}) });
+      '--outbox-dir', join(dir, 'coordinator-outbox'), ...security.coordinator],
+      { env: { ...process.env, ...(options.secure ? { QS_COORDINATOR_NATS_PASSWORD: natsPassword } : {}) } });
     await processes.waitReady(coordinator, `http://127.0.0.1:${metricsPort}/readyz`);
     console.log(`  coordinator on ${coordinatorAddress}, metrics http://127.0.0.1:${metricsPort}/metrics`);
 
@@ -130,7 +130,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
 
     const agentMetricsPort = await freePort(9466);
     processes.start('agent', ['agent', '--coordinator-address', coordinatorAddress, '--watch-dir', hotFolder, '--station-id', 'demo-conveyor-1',
-      '--stability-threshold-ms', '300', '--metrics-port', String(agentMetricsPort), ...security.agent], (line) => console.log(`  ${line}`));
+      '--stability-threshold-ms', '300', '--metrics-port', String(agentMetricsPort), ...security.agent], { onLine: (line) => console.log(`  ${line}`) });
     console.log(`  agent metrics http://127.0.0.1:${agentMetricsPort}/metrics`);
     console.log('  Prometheus (alerts included): prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path=/tmp/qs-prometheus');
     console.log('  Grafana: provision deploy/grafana (see docs/dashboard.md); feedback: docs/metrics.md');
