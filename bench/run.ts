@@ -129,11 +129,11 @@ async function main(options: BenchOptions): Promise<void> {
     mkdirSync(imagesDir);
     for (const image of images) writeFileSync(join(imagesDir, image.name), image.bytes);
 
-    console.log('1/7 in-process limit (tuned batching)...');
+    console.log('1/7 in-process limit (tuned batching, bulk and realtime lanes)...');
     const limitOptions = { total: options.total, queueDelayUs: options.queueDelayUs, providers: options.providers };
     const limit = await measureLimit(images, { ...limitOptions, maxBatchSize: options.maxBatch });
-    console.log('    batch 1...');
-    const limitBatch1 = await measureLimit(images, { ...limitOptions, maxBatchSize: 1 });
+    console.log(`    batch 1 (${limit.lane} lane)...`);
+    const limitBatch1 = await measureLimit(images, { ...limitOptions, maxBatchSize: 1, lane: limit.lane });
     result.limit = limit;
     result.limitBatch1 = limitBatch1;
     console.log('    one bare gRPC hop (transport floor)...');
@@ -316,7 +316,7 @@ async function main(options: BenchOptions): Promise<void> {
 function printTable(r: Record<string, unknown>): void {
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
   const m = r.machine as { cores: number; cpu: string };
-  const limit = r.limit as { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: number; provider: string; device: string };
+  const limit = r.limit as { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: number; provider: string; device: string; lane: string; lanes: Record<string, { imagesPerSecond: number }> };
   const b1 = r.limitBatch1 as { imagesPerSecond: number };
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; ratioToOneHostCeiling: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
   const hop = r.transportFloor as { cpuMsPerImage: number; meanBytes: number; oneHostCeiling: number };
@@ -324,13 +324,13 @@ function printTable(r: Record<string, unknown>): void {
   const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const split = r.latencySplitWorkers as typeof lat | undefined;
-  const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number }; endToEnd: { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> } } | undefined;
+  const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> } } | undefined;
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
 | measurement                                  | value            | ratio / target          |
 |----------------------------------------------|------------------|-------------------------|
-| in-process limit (tuned batch)               | ${f(limit.imagesPerSecond)} img/s (batch ${f(limit.meanBatch)}) | 1.00 |
+| in-process limit (tuned batch)               | ${f(limit.imagesPerSecond)} img/s (batch ${f(limit.meanBatch)}, ${limit.lane} lane) | 1.00; lanes ${Object.entries(limit.lanes).map(([l, v]) => `${l} ${f(v.imagesPerSecond)}`).join(', ')} img/s |
 | in-process, max batch 1                      | ${f(b1.imagesPerSecond)} img/s     | ${f(b1.imagesPerSecond / limit.imagesPerSecond, 2)} of tuned |
 | one bare gRPC hop, ${f(hop.meanBytes / 1000, 0)} kB image              | ${f(hop.cpuMsPerImage, 2)} CPU ms/img | one-host ceiling (2 hops) ${f(hop.oneHostCeiling, 2)} of limit |
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90); ${f(e2e.ratioToOneHostCeiling, 2)} of the one-host ceiling |
@@ -345,7 +345,7 @@ ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
 ` : ''}${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
 | conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
-` : ''}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
+` : ''}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
 | end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90); coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
 ` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
 | coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);
