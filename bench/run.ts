@@ -10,7 +10,7 @@
 //      a saturating bulk (re-scan) load beside them;
 //   4. coordinator memory while many small images pass through it;
 //   5. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it;
-//   6. phase 3 again with a realtime worker beside a bulk-only worker at niceness 10;
+//   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker at niceness 10;
 //   7. separate hosts approximated: the limit and end to end again with the worker alone on half the
 //      cores (taskset) and the coordinator, nats-server and stations on the other half.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
@@ -70,7 +70,7 @@ const program = new Command('bench')
   .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(parseWhole).default(10_000))
   .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends and verdicts kept for feedback joins (feedbackIndexSize): the per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
   .addOption(new Option('--rescan-rows <n>', 'rows of the re-scan phase (0 = skip)').argParser(parseWhole).default(2000))
-  .option('--no-split-workers', 'skip the last phase: conveyor latency with a realtime worker beside a bulk-only worker at niceness 10')
+  .option('--no-split-workers', 'skip phase 6: conveyor latency and the re-scan again with a realtime worker beside a bulk-only worker at niceness 10')
   .option('--no-isolated-worker', 'skip the last phase: the limit and end to end again with the worker on half the cores and everything else on the other half (needs 2+ cores and taskset)')
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
@@ -277,6 +277,15 @@ async function main(options: BenchOptions): Promise<void> {
       const splitQuiet = await latencyPhase(false);
       const splitBusy = await latencyPhase(true);
       result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };
+      if (options.rescanRows > 0) {
+        // Phase 5 again with this deployment: the re-scan rows go to the bulk-only worker.
+        console.log(`6/7 re-scan of ${options.rescanRows} rows again with the split workers, conveyor stations beside it...`);
+        const rescan = await runRescanPhase({
+          dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
+          stations: options.stations, intervalMs: options.intervalMs,
+        });
+        result.rescanSplitWorkers = { ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / splitQuiet.p99Ms };
+      }
     }
     if (options.isolatedWorker) {
       // Separate hosts, approximated on this one: the worker gets half the cores to itself, and the
@@ -322,6 +331,7 @@ function printTable(r: Record<string, unknown>): void {
   const hop = r.transportFloor as { cpuMsPerImage: number; meanBytes: number; oneHostCeiling: number };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
+  const splitRs = r.rescanSplitWorkers as typeof rs;
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const split = r.latencySplitWorkers as typeof lat | undefined;
   const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> } } | undefined;
@@ -345,6 +355,8 @@ ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
 ` : ''}${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
 | conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
+` : ''}${splitRs ? `| split workers: re-scan (${splitRs.rows} rows)      | ${f(splitRs.rowsPerSecond)} rows/s | ${f(splitRs.ratioToLimit, 2)} of limit (rows go to the bulk-only worker) |
+| split workers: conveyor during re-scan (n=${splitRs.conveyorDuringRescan.images}) | p50 ${f(splitRs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(splitRs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(splitRs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(splitRs.conveyorP99RatioToQuiet, 2)} of split no-bulk (target <= 1.5) |
 ` : ''}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
 | end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90); coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
 ` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
