@@ -10,7 +10,7 @@
 //      a saturating bulk (re-scan) load beside them;
 //   4. coordinator memory while many small images pass through it;
 //   5. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it;
-//   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker at niceness 10;
+//   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker at niceness 10 (--bulk-niceness);
 //   7. separate hosts approximated: the limit and end to end again with the worker alone on half the
 //      cores (taskset) and the coordinator, nats-server and stations on the other half.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
@@ -48,6 +48,7 @@ interface BenchOptions {
   answerCacheSize: number;
   rescanRows: number;
   splitWorkers: boolean;
+  bulkNiceness: number;
   isolatedWorker: boolean;
   providers: string;
   out: string;
@@ -69,8 +70,9 @@ const program = new Command('bench')
   .addOption(new Option('--latency-seconds <s>', 'duration of each latency phase (4 stations x 40 s at 1.5 s: ~107 sheets, so p99 is not the maximum)').argParser(parseWhole).default(40))
   .addOption(new Option('--memory-images <n>', 'small images through the coordinator in the memory phase (0 = skip)').argParser(parseWhole).default(10_000))
   .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends and verdicts kept for feedback joins (feedbackIndexSize): the per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
-  .addOption(new Option('--rescan-rows <n>', 'rows of the re-scan phase (0 = skip)').argParser(parseWhole).default(2000))
-  .option('--no-split-workers', 'skip phase 6: conveyor latency and the re-scan again with a realtime worker beside a bulk-only worker at niceness 10')
+  .addOption(new Option('--rescan-rows <n>', 'rows of each re-scan phase (0 = skip); 4,000 keep the conveyor beside it for ~40 s, as many sheets as a latency phase, so their p99s compare').argParser(parseWhole).default(4000))
+  .option('--no-split-workers', 'skip phase 6: conveyor latency and the re-scan again with a realtime worker beside a bulk-only worker')
+  .addOption(new Option('--bulk-niceness <n>', 'niceness of the bulk-only worker in phase 6').argParser(parseWhole).default(10))
   .option('--no-isolated-worker', 'skip the last phase: the limit and end to end again with the worker on half the cores and everything else on the other half (needs 2+ cores and taskset)')
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
@@ -269,11 +271,11 @@ async function main(options: BenchOptions): Promise<void> {
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
       // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at nice 10.
-      console.log('6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker at niceness 10...');
+      console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker at niceness ${options.bulkNiceness}...`);
       for (const worker of workers.splice(0)) await processes.stop(worker);
       const cores = availableParallelism();
       workers.push((await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime'])).worker);
-      workers.push((await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', '--niceness', '10'])).worker);
+      workers.push((await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', '--niceness', String(options.bulkNiceness)])).worker);
       const splitQuiet = await latencyPhase(false);
       const splitBusy = await latencyPhase(true);
       result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };
