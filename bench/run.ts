@@ -233,6 +233,15 @@ async function main(options: BenchOptions): Promise<void> {
     const busy = await latencyPhase(true);
     result.latency = { quiet, withBulk: busy, p99Ratio: busy.p99Ms / quiet.p99Ms };
 
+    /** A re-scan with conveyor stations beside it; their p99 is compared with `quietP99Ms` of the same workers. */
+    const rescanPhase = async (quietP99Ms: number) => {
+      const rescan = await runRescanPhase({
+        dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
+        stations: options.stations, intervalMs: options.intervalMs,
+      });
+      return { ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / quietP99Ms };
+    };
+
     if (options.memoryImages > 0) {
       console.log(`4/7 coordinator memory while ${options.memoryImages} small images pass...`);
       const small = await Promise.all(images.slice(0, 4).map(async (image, i) =>
@@ -262,15 +271,11 @@ async function main(options: BenchOptions): Promise<void> {
     }
     if (options.rescanRows > 0) {
       console.log(`5/7 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
-      const rescan = await runRescanPhase({
-        dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
-        stations: options.stations, intervalMs: options.intervalMs,
-      });
-      result.rescan = { ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / quiet.p99Ms };
+      result.rescan = await rescanPhase(quiet.p99Ms);
     }
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
-      // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at nice 10.
+      // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at --bulk-niceness.
       console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker at niceness ${options.bulkNiceness}...`);
       for (const worker of workers.splice(0)) await processes.stop(worker);
       const cores = availableParallelism();
@@ -282,11 +287,7 @@ async function main(options: BenchOptions): Promise<void> {
       if (options.rescanRows > 0) {
         // Phase 5 again with this deployment: the re-scan rows go to the bulk-only worker.
         console.log(`6/7 re-scan of ${options.rescanRows} rows again with the split workers, conveyor stations beside it...`);
-        const rescan = await runRescanPhase({
-          dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
-          stations: options.stations, intervalMs: options.intervalMs,
-        });
-        result.rescanSplitWorkers = { ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / splitQuiet.p99Ms };
+        result.rescanSplitWorkers = await rescanPhase(splitQuiet.p99Ms);
       }
     }
     if (options.isolatedWorker) {
@@ -332,8 +333,10 @@ function printTable(r: Record<string, unknown>): void {
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; ratioToOneHostCeiling: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
   const hop = r.transportFloor as { cpuMsPerImage: number; meanBytes: number; oneHostCeiling: number };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
-  const rs = r.rescan as { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } } | undefined;
-  const splitRs = r.rescanSplitWorkers as typeof rs;
+  type Rescan = { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } };
+  const rescanRows = (label: string, rs: Rescan | undefined) => (rs ? `| ${label}re-scan (${rs.rows} rows, JetStream pull) | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
+| ${label}conveyor during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of ${label}no bulk (target <= 1.5) |
+` : '');
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const split = r.latencySplitWorkers as typeof lat | undefined;
   const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> } } | undefined;
@@ -355,11 +358,7 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${f(split.quiet.p50Ms, 0)} / p95 ${f(split.quiet.p95Ms, 0)} / p99 ${f(split.quiet.p99Ms, 0)} ms | realtime worker + bulk-only worker at nice 10 |
 | split workers: conveyor, bulk beside (n=${split.withBulk.images}) | p50 ${f(split.withBulk.p50Ms, 0)} / p95 ${f(split.withBulk.p95Ms, 0)} / p99 ${f(split.withBulk.p99Ms, 0)} ms | p99 x${f(split.p99Ratio, 2)} (target <= 1.5); bulk ${f(split.withBulk.bulkImagesPerSecond)} img/s |
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
-` : ''}${rs ? `| re-scan (${rs.rows} rows, JetStream pull)          | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
-| conveyor latency during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of no-bulk |
-` : ''}${splitRs ? `| split workers: re-scan (${splitRs.rows} rows)      | ${f(splitRs.rowsPerSecond)} rows/s | ${f(splitRs.ratioToLimit, 2)} of limit (rows go to the bulk-only worker) |
-| split workers: conveyor during re-scan (n=${splitRs.conveyorDuringRescan.images}) | p50 ${f(splitRs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(splitRs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(splitRs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(splitRs.conveyorP99RatioToQuiet, 2)} of split no-bulk (target <= 1.5) |
-` : ''}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
+` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
 | end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90); coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
 ` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
 | coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);
