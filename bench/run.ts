@@ -10,7 +10,8 @@
 //      a saturating bulk (re-scan) load beside them;
 //   4. coordinator memory while many small images pass through it;
 //   5. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it;
-//   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker at niceness 10 (--bulk-niceness);
+//   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker under SCHED_IDLE (or at
+//      --bulk-niceness with --no-bulk-idle);
 //   7. separate hosts approximated: the limit and end to end again with the worker alone on half the
 //      cores (taskset) and the coordinator, nats-server and stations on the other half.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
@@ -49,6 +50,7 @@ interface BenchOptions {
   rescanRows: number;
   splitWorkers: boolean;
   bulkNiceness: number;
+  bulkIdle: boolean;
   isolatedWorker: boolean;
   providers: string;
   out: string;
@@ -72,7 +74,8 @@ const program = new Command('bench')
   .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends and verdicts kept for feedback joins (feedbackIndexSize): the per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
   .addOption(new Option('--rescan-rows <n>', 'rows of each re-scan phase (0 = skip); 4,000 keep the conveyor beside it for ~40 s, as many sheets as a latency phase, so their p99s compare').argParser(parseWhole).default(4000))
   .option('--no-split-workers', 'skip phase 6: conveyor latency and the re-scan again with a realtime worker beside a bulk-only worker')
-  .addOption(new Option('--bulk-niceness <n>', 'niceness of the bulk-only worker in phase 6').argParser(parseWhole).default(10))
+  .addOption(new Option('--bulk-niceness <n>', 'niceness of the bulk-only worker in phase 6 with --no-bulk-idle').argParser(parseWhole).default(10))
+  .option('--no-bulk-idle', 'run the bulk-only worker of phase 6 at --bulk-niceness instead of under SCHED_IDLE (--idle-scheduling)')
   .option('--no-isolated-worker', 'skip the last phase: the limit and end to end again with the worker on half the cores and everything else on the other half (needs 2+ cores and taskset)')
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
@@ -239,7 +242,10 @@ async function main(options: BenchOptions): Promise<void> {
         dir, natsUrl: nats.url, coordinatorAddress: address, images, rows: options.rescanRows, model: 'mercury-cnn',
         stations: options.stations, intervalMs: options.intervalMs,
       });
-      return { ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / quietP99Ms };
+      return {
+        ...rescan, ratioToLimit: rescan.rowsPerSecond / limit.imagesPerSecond, steadyRatioToLimit: rescan.steadyRowsPerSecond / limit.imagesPerSecond,
+        conveyorP99RatioToQuiet: rescan.conveyorDuringRescan.p99Ms / quietP99Ms,
+      };
     };
 
     if (options.memoryImages > 0) {
@@ -276,11 +282,12 @@ async function main(options: BenchOptions): Promise<void> {
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
       // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at --bulk-niceness.
-      console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker at niceness ${options.bulkNiceness}...`);
+      const bulkPriority = options.bulkIdle ? ['--idle-scheduling'] : ['--niceness', String(options.bulkNiceness)];
+      console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${options.bulkIdle ? 'under SCHED_IDLE' : `at niceness ${options.bulkNiceness}`}...`);
       for (const worker of workers.splice(0)) await processes.stop(worker);
       const cores = availableParallelism();
       workers.push((await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime'])).worker);
-      workers.push((await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', '--niceness', String(options.bulkNiceness)])).worker);
+      workers.push((await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', ...bulkPriority])).worker);
       const splitQuiet = await latencyPhase(false);
       const splitBusy = await latencyPhase(true);
       result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };
@@ -333,8 +340,9 @@ function printTable(r: Record<string, unknown>): void {
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; ratioToOneHostCeiling: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
   const hop = r.transportFloor as { cpuMsPerImage: number; meanBytes: number; oneHostCeiling: number };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
-  type Rescan = { rows: number; rowsPerSecond: number; ratioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } };
-  const rescanRows = (label: string, rs: Rescan | undefined) => (rs ? `| ${label}re-scan (${rs.rows} rows, JetStream pull) | ${f(rs.rowsPerSecond)} rows/s | ${f(rs.ratioToLimit, 2)} of limit |
+  type Rescan = { rows: number; rowsPerSecond: number; ratioToLimit: number; firstRowSeconds: number; steadyRowsPerSecond: number; steadyRatioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } };
+  const rescanRows = (label: string, rs: Rescan | undefined) => (rs ? `| ${label}re-scan (${rs.rows} rows, JetStream pull) | ${f(rs.rowsPerSecond)} rows/s from submit (first row after ${f(rs.firstRowSeconds, 1)} s) | ${f(rs.ratioToLimit, 2)} of limit |
+| ${label}re-scan steady rate (10-90 % of rows) | ${f(rs.steadyRowsPerSecond)} rows/s | ${f(rs.steadyRatioToLimit, 2)} of limit |
 | ${label}conveyor during re-scan (n=${rs.conveyorDuringRescan.images}) | p50 ${f(rs.conveyorDuringRescan.p50Ms, 0)} / p95 ${f(rs.conveyorDuringRescan.p95Ms, 0)} / p99 ${f(rs.conveyorDuringRescan.p99Ms, 0)} ms | p99 x${f(rs.conveyorP99RatioToQuiet, 2)} of ${label}no bulk (target <= 1.5) |
 ` : '');
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
@@ -355,7 +363,7 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | realtime stages p50/p99 ms, bulk beside      | ${stages(lat.withBulk as never)} | |
 | CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
 | CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
-${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${f(split.quiet.p50Ms, 0)} / p95 ${f(split.quiet.p95Ms, 0)} / p99 ${f(split.quiet.p99Ms, 0)} ms | realtime worker + bulk-only worker at nice 10 |
+${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${f(split.quiet.p50Ms, 0)} / p95 ${f(split.quiet.p95Ms, 0)} / p99 ${f(split.quiet.p99Ms, 0)} ms | realtime worker + bulk-only worker ${(r.options as BenchOptions).bulkIdle ? 'under SCHED_IDLE' : `at nice ${(r.options as BenchOptions).bulkNiceness}`} |
 | split workers: conveyor, bulk beside (n=${split.withBulk.images}) | p50 ${f(split.withBulk.p50Ms, 0)} / p95 ${f(split.withBulk.p95Ms, 0)} / p99 ${f(split.withBulk.p99Ms, 0)} ms | p99 x${f(split.p99Ratio, 2)} (target <= 1.5); bulk ${f(split.withBulk.bulkImagesPerSecond)} img/s |
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
 ` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |

@@ -22,8 +22,9 @@ export const WorkerConfigSchema = z.object({
   maxQueueDelayMicros: z.number().int().min(0).default(2000).describe('how long a bulk batch waits for more images once one is ready'),
   realtimeMaxQueueDelayMicros: z.number().int().min(0).default(0).describe('the same for conveyor (realtime) images (0: a conveyor image runs as soon as it is decoded)'),
   priorities: z.array(z.enum(['realtime', 'bulk'])).min(1).default(['realtime', 'bulk'])
-    .describe('priority classes this worker takes: realtime (conveyor images) and bulk (re-scan work, from the coordinator and from NATS). On a host shared by both, a realtime worker beside a bulk-only one with niceness 10 keeps conveyor latency flat under bulk load (docs/performance.md)'),
-  niceness: z.number().int().min(0).max(19).default(0).describe('Linux: nice value of the whole worker process, every thread (those started later inherit it); e.g. 10 for a bulk-only worker sharing cores with a realtime one (0 = unchanged)'),
+    .describe('priority classes this worker takes: realtime (conveyor images) and bulk (re-scan work, from the coordinator and from NATS). On a host shared by both, a realtime worker beside a bulk-only one with idleScheduling (or niceness 10) keeps conveyor latency flat under bulk load (docs/performance.md)'),
+  niceness: z.number().int().min(0).max(19).default(0).describe('Linux: nice value of the whole worker process, every thread (those started later inherit it); e.g. 10 for a bulk-only worker sharing cores with a realtime one, where idleScheduling is not available (0 = unchanged)'),
+  idleScheduling: z.boolean().default(false).describe('Linux: run every thread of the worker under SCHED_IDLE (util-linux chrt), so it gets only CPU time no other process wants; stronger than niceness 19, for a bulk-only worker sharing cores with a realtime one (docs/performance.md)'),
   maxInFlight: z.number().int().min(0).default(0).describe('tasks the coordinator may have outstanding here (0 = 3 x maxBatchSize: two batches of bulk work plus room for conveyor images)'),
   decodeConcurrency: z.number().int().min(1).default(Math.max(1, cpus().length)).describe('images decoded in parallel (default: cores)'),
   intraOpThreads: z.number().int().min(0).default(0).describe('onnxruntime intra-op threads (0 = onnxruntime default)'),

@@ -2,6 +2,7 @@
 // inherit their creator's: renicing every task that exists now also covers the libuv pool, libvips and
 // onnxruntime threads started later, and a model thread niced before its session covers that session's
 // onnxruntime pool. Raising niceness needs no privileges.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
@@ -35,5 +36,22 @@ export function niceCurrentThread(niceness: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Linux: puts every thread of the process under SCHED_IDLE (util-linux `chrt`; Node has no
+ * sched_setscheduler), and threads started later inherit it. Such threads run only on CPU time that no
+ * normal thread wants, which niceness (even 19 keeps ~1.5 % of a contended core) does not promise. Moving
+ * to SCHED_IDLE needs no privileges. Throws a message naming the cause when it fails.
+ */
+export function idleProcess(pid = process.pid): void {
+  if (process.platform !== 'linux') throw new Error('idle scheduling is Linux-only');
+  try {
+    execFileSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    const cause = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'chrt (util-linux) is not installed'
+      : ((error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message);
+    throw new Error(`could not put the worker under SCHED_IDLE: ${cause}`);
   }
 }

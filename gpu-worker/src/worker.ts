@@ -8,7 +8,7 @@ import type { Logger } from '../../common/src/logger.js';
 import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
 import type { WorkerConfig } from './config.js';
-import { niceProcess } from './cpu-priority.js';
+import { idleProcess, niceProcess } from './cpu-priority.js';
 import { InferenceEngine } from './inference-engine.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import { RescanRunner } from './rescan/rescan-runner.js';
@@ -51,6 +51,10 @@ export class Worker implements Component {
     if (this.config.niceness > 0) {
       const niced = niceProcess(this.config.niceness);
       this.logger.info({ niceness: this.config.niceness, threads: niced.threads, refused: niced.refused }, 'worker process niced');
+    }
+    if (this.config.idleScheduling) {
+      idleProcess();
+      this.logger.info('worker threads run under SCHED_IDLE');
     }
     await this.metricsServer.start();
     await this.health.start();

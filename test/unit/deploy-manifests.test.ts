@@ -580,7 +580,7 @@ type ComposeVolume = string | { type: string; source: string; target: string };
 interface ComposeService {
   image?: string; command?: string[]; environment?: Record<string, string | number | boolean>; secrets?: string[];
   volumes?: ComposeVolume[]; ports?: string[];
-  stop_grace_period?: string; healthcheck?: { test: string[] }; depends_on?: Record<string, unknown> | string[];
+  stop_grace_period?: string; healthcheck?: { test: string[] }; depends_on?: Record<string, unknown> | string[]; cpu_shares?: number;
   deploy?: { resources?: { reservations?: { devices?: { driver?: string; capabilities?: string[] }[] } } };
 }
 interface ComposeFile { services: Record<string, ComposeService>; secrets?: Record<string, { file: string }>; volumes?: Record<string, unknown> }
@@ -828,6 +828,18 @@ describe('deploy/docker/docker-compose.yml', () => {
     for (const [secret, { file }] of Object.entries(compose.secrets ?? {})) {
       assert.match(file, /^\.\/certs\/(coordinator\.(crt|key)|ca\.crt|tokens\.json|worker-[\w.:-]+\.token)$/, `secret ${secret}: ${file} is not a file scripts/dev-certs.sh writes`);
     }
+  });
+
+  it('the split override: worker-1 conveyor only, worker-2 bulk only under SCHED_IDLE with the lowest CPU weight', () => {
+    const split = readCompose('docker-compose.split.yml');
+    assert.deepEqual(Object.keys(split.services).sort(), ['worker-1', 'worker-2']);
+    const merged = (name: string) => configOf('worker', { ...composeEnv(compose.services[name]!), ...composeEnv(split.services[name]!) }, `compose split ${name}`);
+    assert.deepEqual(merged('worker-1').priorities, ['realtime']);
+    assert.equal(merged('worker-1').idleScheduling, false);
+    assert.deepEqual(merged('worker-2').priorities, ['bulk']);
+    assert.equal(merged('worker-2').idleScheduling, true);
+    assert.equal(split.services['worker-2']!.cpu_shares, 2, 'worker-2: the lowest cgroup weight (its policy alone orders only its own threads)');
+    assert.equal(split.services['worker-1']!.cpu_shares, undefined, 'worker-1 keeps the default weight');
   });
 
   it('NATS: JetStream on a volume, the users and ports the Quicksilver services use', () => {
