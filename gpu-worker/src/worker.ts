@@ -54,7 +54,11 @@ export class Worker implements Component {
     }
     if (this.config.idleScheduling) {
       idleProcess();
-      this.logger.info('worker threads run under SCHED_IDLE');
+      if (this.config.priorities.includes('realtime')) {
+        this.logger.warn('idle scheduling on a worker that takes realtime work: conveyor images wait for every other process on this host\'s CPUs');
+      } else {
+        this.logger.info('worker threads run under SCHED_IDLE');
+      }
     }
     await this.metricsServer.start();
     await this.health.start();
