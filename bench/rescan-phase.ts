@@ -78,7 +78,7 @@ export async function runRescanPhase(options: RescanPhaseOptions) {
 }
 
 /** Seconds until the first row finished, and rows/s between the polls that first saw 10 % and 90 % of the rows. */
-export function steadyRate(timeline: [number, number][], rows: number): { firstRowSeconds: number; steadyRowsPerSecond: number } {
+function steadyRate(timeline: [number, number][], rows: number): { firstRowSeconds: number; steadyRowsPerSecond: number } {
   const firstAt = (count: number) => timeline.find(([, n]) => n >= count);
   const first = firstAt(1), low = firstAt(rows * 0.1), high = firstAt(rows * 0.9);
   const steadyRowsPerSecond = low && high && high[0] > low[0] ? (high[1] - low[1]) / (high[0] - low[0]) : Number.NaN;

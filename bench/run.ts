@@ -281,9 +281,9 @@ async function main(options: BenchOptions): Promise<void> {
     }
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
-      // a worker that takes conveyor images only, beside a bulk-only worker whose threads run at --bulk-niceness.
+      // a worker that takes conveyor images only, beside a bulk-only worker under SCHED_IDLE (or at --bulk-niceness).
       const bulkPriority = options.bulkIdle ? ['--idle-scheduling'] : ['--niceness', String(options.bulkNiceness)];
-      console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${options.bulkIdle ? 'under SCHED_IDLE' : `at niceness ${options.bulkNiceness}`}...`);
+      console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${bulkWorkerPriority(options)}...`);
       for (const worker of workers.splice(0)) await processes.stop(worker);
       const cores = availableParallelism();
       workers.push((await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime'])).worker);
@@ -332,6 +332,8 @@ async function main(options: BenchOptions): Promise<void> {
   }
 }
 
+const bulkWorkerPriority = (options: BenchOptions) => (options.bulkIdle ? 'under SCHED_IDLE' : `at nice ${options.bulkNiceness}`);
+
 function printTable(r: Record<string, unknown>): void {
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
   const m = r.machine as { cores: number; cpu: string };
@@ -363,7 +365,7 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | realtime stages p50/p99 ms, bulk beside      | ${stages(lat.withBulk as never)} | |
 | CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
 | CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
-${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${f(split.quiet.p50Ms, 0)} / p95 ${f(split.quiet.p95Ms, 0)} / p99 ${f(split.quiet.p99Ms, 0)} ms | realtime worker + bulk-only worker ${(r.options as BenchOptions).bulkIdle ? 'under SCHED_IDLE' : `at nice ${(r.options as BenchOptions).bulkNiceness}`} |
+${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${f(split.quiet.p50Ms, 0)} / p95 ${f(split.quiet.p95Ms, 0)} / p99 ${f(split.quiet.p99Ms, 0)} ms | realtime worker + bulk-only worker ${bulkWorkerPriority(r.options as BenchOptions)} |
 | split workers: conveyor, bulk beside (n=${split.withBulk.images}) | p50 ${f(split.withBulk.p50Ms, 0)} / p95 ${f(split.withBulk.p95Ms, 0)} / p99 ${f(split.withBulk.p99Ms, 0)} ms | p99 x${f(split.p99Ratio, 2)} (target <= 1.5); bulk ${f(split.withBulk.bulkImagesPerSecond)} img/s |
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
 ` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |

@@ -1,7 +1,7 @@
-// CPU priority of worker threads (Linux). Every thread is a task with its own nice value and threads
-// inherit their creator's: renicing every task that exists now also covers the libuv pool, libvips and
-// onnxruntime threads started later, and a model thread niced before its session covers that session's
-// onnxruntime pool. Raising niceness needs no privileges.
+// CPU priority of worker threads (Linux): niceness, or the SCHED_IDLE policy. Every thread is a task
+// with its own nice value and policy, and threads inherit their creator's: changing every task that
+// exists now also covers the libuv pool, libvips and onnxruntime threads started later, and a model
+// thread niced before its session covers that session's onnxruntime pool. Neither needs privileges.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -45,10 +45,10 @@ export function niceCurrentThread(niceness: number): boolean {
  * normal thread wants, which niceness (even 19 keeps ~1.5 % of a contended core) does not promise. Moving
  * to SCHED_IDLE needs no privileges. Throws a message naming the cause when it fails.
  */
-export function idleProcess(pid = process.pid): void {
+export function idleProcess(): void {
   if (process.platform !== 'linux') throw new Error('idle scheduling is Linux-only');
   try {
-    execFileSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
     const cause = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'chrt (util-linux) is not installed'
       : ((error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message);
