@@ -1,8 +1,10 @@
 // Benchmark load generator: simulated stations that stream in-memory images to the coordinator over
-// the real Inspect protocol (header + 1 MiB chunks), each keeping a bounded number in flight or
+// the real Inspect protocol (header + 1 MiB chunks, or the header alone naming the file by reference), each keeping a bounded number in flight or
 // sending at a fixed interval, and recording latency from header sent to verdict received.
 import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CHUNK_BYTES, channelOptions, grpc, inspectionProto } from '../common/src/adapters/grpc-services.js';
 import type { InspectRequest } from '../common/src/generated/quicksilver/v1/InspectRequest.js';
 import type { InspectResponse__Output } from '../common/src/generated/quicksilver/v1/InspectResponse.js';
@@ -42,6 +44,8 @@ export interface StationOptions {
   intervalMs?: number;
   /** Stop after this many images (saturating) or when the signal aborts. */
   total?: number;
+  /** Send each image by reference, as file://<referenceDir>/<name> (the workers read it), instead of its bytes. */
+  referenceDir?: string;
   signal?: AbortSignal;
 }
 
@@ -68,8 +72,10 @@ export async function runStation(options: StationOptions): Promise<StationResult
     sent++;
     const key = `${options.stationId}:${image.sha256.slice(0, 32)}:${process.pid}.${++sequence}`;
     pending.set(key, performance.now());
+    const imageUri = options.referenceDir ? pathToFileURL(join(options.referenceDir, image.name)).href : '';
     await write({ header: { idempotencyKey: key, stationId: options.stationId, barcode: '', captureTime: new Date().toISOString(),
-      contentType: image.contentType, sizeBytes: image.bytes.length, sha256: image.sha256, fileName: image.name, modelName: '', priority: options.priority } });
+      contentType: image.contentType, sizeBytes: image.bytes.length, sha256: image.sha256, fileName: image.name, modelName: '', priority: options.priority, imageUri } });
+    if (imageUri) return;
     for (let offset = 0; offset < image.bytes.length; offset += CHUNK_BYTES) {
       const end = Math.min(offset + CHUNK_BYTES, image.bytes.length);
       await write({ chunk: { idempotencyKey: key, offset, data: image.bytes.subarray(offset, end), last: end === image.bytes.length } });

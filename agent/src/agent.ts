@@ -5,6 +5,9 @@
 // detection order) while up to maxInFlight await their verdicts. Retryable rejections and lost
 // streams never file an image: it stays spooled and is resent after a jittered backoff. When the
 // spool budget is reached, new files are left in the hot folder until room frees up.
+// With spoolUriPrefix set, an image is sent by reference (its header alone, naming where the workers read
+// the spooled file); one that no worker can read that way (IMAGE_REFERENCE_UNREADABLE) is resent with
+// its bytes at once, and so is every image for REFERENCE_PAUSE_MS after.
 import { EventEmitter } from 'node:events';
 import { basename, join } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -82,11 +85,16 @@ interface TrackedImage {
   completedAt: number;
   sentAt: number;
   upload?: AbortController;
+  /** Send the bytes even when the agent sends by reference (no worker could read this one's reference). */
+  sendBytes?: boolean;
   /** Resend timer (backoff) or verdict deadline (awaiting). */
   timer?: NodeJS.Timeout;
 }
 
 const isInFlight = (image: TrackedImage) => image.state === 'uploading' || image.state === 'awaiting';
+
+/** After a reference no worker could read, the agent sends bytes for this long before it tries references again. */
+export const REFERENCE_PAUSE_MS = 60_000;
 
 export class Agent extends EventEmitter<AgentEvents> implements Component {
   readonly name = 'agent';
@@ -117,6 +125,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private inFlightChanged: Array<() => void> = [];
+  /** Images go by reference (options.spoolUriPrefix) unless a recent one could not be read that way. */
+  private referencesPausedUntil = 0;
 
   constructor(
     private readonly options: AgentOptions,
@@ -323,7 +333,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const upload = new AbortController();
     Object.assign(image, { state: 'uploading', sentAt: performance.now(), upload });
     try {
-      await sendImage(session, image.header, image.entry.imagePath, { chunkBytes: CHUNK_BYTES, signal: upload.signal, onRead: this.deps.onRead });
+      const imageUri = this.referenceFor(image);
+      if (imageUri) await session.send({ header: { ...image.header, imageUri } });
+      else await sendImage(session, image.header, image.entry.imagePath, { chunkBytes: CHUNK_BYTES, signal: upload.signal, onRead: this.deps.onRead });
       if (image.state !== 'uploading') return;
       image.state = 'awaiting';
       image.timer = setTimeout(() => this.onVerdictOverdue(image), this.options.verdictTimeoutMs);
@@ -339,6 +351,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
       this.logger.error({ err: error, fileName: image.header.fileName }, 'upload failed: recycling the stream');
       session.close(new QuicksilverError('UPLOAD_ABORTED', `upload of ${image.header.fileName} failed: ${(error as Error).message}`));
     }
+  }
+
+  /** Where the workers read the image, or undefined when its bytes are sent. */
+  private referenceFor(image: TrackedImage): string | undefined {
+    const prefix = this.options.spoolUriPrefix;
+    if (!prefix || image.sendBytes || performance.now() < this.referencesPausedUntil) return undefined;
+    return `${prefix}${prefix.endsWith('/') ? '' : '/'}${basename(image.entry.imagePath)}`;
   }
 
   private onVerdictOverdue(image: TrackedImage): void {
@@ -393,6 +412,19 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
       for (const name of image.entry.record.names) this.showRejection(name, code, reason);
       this.fileOutcome(image.entry, (name) => this.filer.fileRejection(image.entry.imagePath, { code, reason, idempotencyKey }, new Date(), { name, keepSource: true }),
         (name, filedPath) => this.emit('rejection', { fileName: name, sourcePath: join(this.options.watchDir, name), filedPath, code, reason }));
+      return;
+    }
+    if (rejection.code === 'IMAGE_REFERENCE_UNREADABLE' && !image.sendBytes) {
+      // No worker could read it where the agent said: send the bytes now, and for a while every image's bytes.
+      image.sendBytes = true;
+      this.referencesPausedUntil = performance.now() + REFERENCE_PAUSE_MS;
+      this.logger.warn({ fileName, reason: rejection.reason, pauseMs: REFERENCE_PAUSE_MS },
+        'no worker could read the image by reference: sending its bytes (check spoolUriPrefix and the workers\' referenceAllowedRoots and mounts)');
+      this.emit('retry', { fileName, code: rejection.code, reason: rejection.reason, attempt: image.retryableRejections + 1, delayMs: 0 });
+      this.settle(image, 'queued');
+      this.queue.unshift(image.header.idempotencyKey);
+      this.notifyInFlightChanged();
+      this.pump();
       return;
     }
     image.retryableRejections += 1;

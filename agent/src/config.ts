@@ -29,6 +29,10 @@ export const agentConfigSchema = z.object({
   spoolDir: z.string().default('').describe("Durable spool: images wait here (fsync'd) from pick-up until their outcome is filed ('' = <watchDir>/spool; same file system as the hot folder avoids a copy)"),
   spoolMaxBytes: z.number().int().min(1).default(10 * 1024 ** 3).describe('Spool disk budget in bytes; when full, new files stay in the hot folder (alarm: log + quicksilver_agent_spool_full)'),
   spoolMaxImages: z.number().int().min(1).default(10_000).describe('Spool budget in images; when full, new files stay in the hot folder'),
+  spoolUriPrefix: z.string()
+    .regex(/^(|\/.*|file:\/\/\/.*|https?:\/\/.+)$/i, "must be '', an absolute path, a file:/// URL or an http(s) URL")
+    .default('')
+    .describe("Send images by reference: where the workers read this station's spool (e.g. file:///mnt/stations/st-3/spool/ on shared storage they mount, or the spool folder itself when they run on this host); each image goes as <prefix><sha256>.img and no bytes cross the network to the coordinator. The workers must allow it (referenceAllowedRoots); an image none can read is sent with its bytes ('' = always send the bytes)"),
   maxInFlight: z.number().int().min(1).max(64).default(4).describe('Images sent and awaiting a verdict at once on the stream'),
   stabilityThresholdMs: milliseconds.default(1000).describe('A file is complete once its size has not changed for this long'),
   pollIntervalMs: milliseconds.default(100).describe('How often a growing file is checked for completion'),

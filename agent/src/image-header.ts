@@ -67,5 +67,7 @@ export async function describeImageFile(path: string, station: { stationId: stri
     modelName: station.modelName,
     // A station's conveyor waits for its flag: always real-time work.
     priority: 'PRIORITY_REALTIME',
+    // Sent by reference or not is decided per send (agent spoolUriPrefix), not stored with the image.
+    imageUri: '',
   };
 }

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   DEADLINE_EXCEEDED: { retryable: true, grpc: 'DEADLINE_EXCEEDED', summary: 'no verdict within the task deadline' },
   INFERENCE_FAILED: { retryable: true, grpc: 'INTERNAL', summary: 'the model run failed' },
   SHUTTING_DOWN: { retryable: true, grpc: 'UNAVAILABLE', summary: 'the process is shutting down' },
+  // Retryable so that it is never remembered as the image's answer: the agent sends the bytes instead.
+  IMAGE_REFERENCE_UNREADABLE: { retryable: true, grpc: 'FAILED_PRECONDITION', summary: 'no worker could read the image at its reference (not mounted, outside its allowed roots, other bytes there)' },
   UPLOAD_ABORTED: { retryable: true, grpc: 'CANCELLED', summary: 'the stream ended before the image was complete' },
   INTERNAL: { retryable: true, grpc: 'INTERNAL', summary: 'an unexpected internal error' },
 } as const;

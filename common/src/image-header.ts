@@ -15,6 +15,8 @@ export const ImageHeaderSchema = z.object({
     'must be a plain file name without directory parts'),
   modelName: z.string().regex(/^([a-z0-9][a-z0-9._-]{0,63})?$/, 'must be empty or a model name [a-z0-9._-]'),
   priority: z.enum(['PRIORITY_UNSPECIFIED', 'PRIORITY_REALTIME', 'PRIORITY_BULK']).default('PRIORITY_UNSPECIFIED'),
+  // Checked lexically here; the worker that reads it checks it against its allowed roots and URL prefixes.
+  imageUri: z.string().max(4096).regex(/^(|\/[^\0]*|file:\/\/[^\0]+|https?:\/\/[^\0]+)$/i, 'must be empty, an absolute path, a file:// URL or an http(s) URL (at most 4096 characters)').default(''),
 });
 export type ImageHeaderFields = z.infer<typeof ImageHeaderSchema>;
 

@@ -30,7 +30,7 @@ export const VerdictEventSchema = z.object({
   model: z.object({ name: z.string(), version: z.string() }).describe('model that decided'),
   worker: z.object({ id: z.string(), executionProvider: z.string() }).describe('worker that ran the model'),
   timingsMs: z.object({
-    upload: millis, queue: millis, transfer: millis, workerQueue: millis.optional(), decode: millis, inference: millis, total: millis,
+    upload: millis, queue: millis, transfer: millis, workerQueue: millis.optional(), read: millis.optional(), decode: millis, inference: millis, total: millis,
   }).describe('milliseconds per pipeline stage'),
   decidedAt: z.string().describe('RFC 3339 time the verdict was made'),
 });

@@ -19,7 +19,11 @@ export interface DispatchTask {
   contentType: string;
   sha256: string;
   fileName: string;
-  bytes: Buffer;
+  sizeBytes: number;
+  /** The image; undefined when it is sent by reference (imageUri), which the worker reads. */
+  bytes?: Buffer;
+  /** Where the worker reads the image ('' when `bytes` carries it). */
+  imageUri: string;
   /** realtime (conveyor) work is always dispatched before bulk (re-scan) work. */
   priority: PriorityClass;
   /** Station the image came from: stations share a priority class round-robin. */
@@ -62,6 +66,8 @@ export interface WorkerTaskResult {
   batchSize: number;
   /** Waiting on the worker for a decode slot and for the batch (0 when the worker does not say). */
   workerQueueMs?: number;
+  /** Reading a by-reference image on the worker. */
+  readMs?: number;
 }
 
 export interface DispatchOutcome {
@@ -73,6 +79,7 @@ export interface DispatchOutcome {
   decodeMs: number;
   inferenceMs: number;
   workerQueueMs: number;
+  readMs: number;
   attempts: number;
 }
 
@@ -266,6 +273,7 @@ export class Dispatcher {
           decodeMs: result.decodeMs,
           inferenceMs: result.inferenceMs,
           workerQueueMs: result.workerQueueMs ?? 0,
+          readMs: result.readMs ?? 0,
           attempts: pending.attempts,
         });
       } else {

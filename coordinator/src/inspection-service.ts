@@ -44,7 +44,8 @@ interface Upload {
   receivedAt: number;
   bytes?: Buffer;
   received: number;
-  hash: Hash;
+  /** Undefined for an image sent by reference (no bytes pass through the coordinator). */
+  hash?: Hash;
   reserved: number;
 }
 
@@ -101,8 +102,8 @@ export class InspectionService {
     this.options.metrics.bufferedBytes.set(this.bufferedBytes);
   }
 
-  /** @internal Runs a complete, verified image to an answer (and remembers it). */
-  process(upload: Upload, image: Buffer): Promise<Answer> {
+  /** @internal Runs a complete, verified image (or an image reference: `image` undefined) to an answer (and remembers it). */
+  process(upload: Upload, image: Buffer | undefined): Promise<Answer> {
     const key = upload.header.idempotencyKey;
     const work = this.classifyAndPublish(upload, image)
       .catch((error: unknown) => ({ rejection: this.rejection(upload.header, toQuicksilverError(error)) }))
@@ -130,20 +131,21 @@ export class InspectionService {
     if (this.answers.size > this.options.answerCacheSize) this.answers.delete(this.answers.keys().next().value!);
   }
 
-  private async classifyAndPublish(upload: Upload, image: Buffer): Promise<Answer> {
+  private async classifyAndPublish(upload: Upload, image: Buffer | undefined): Promise<Answer> {
     const { header } = upload;
     const { dispatcher, metrics, logger } = this.options;
     const completeAt = performance.now();
-    if (!sniffImageFormat(image)) {
+    if (image && !sniffImageFormat(image)) {
       throw new QuicksilverError('UNSUPPORTED_FORMAT', `${header.fileName} is not a JPEG, TIFF or PNG image (first bytes ${image.subarray(0, 8).toString('hex') || 'none'})`);
     }
     const modelName = header.modelName || this.options.defaultModel;
     const outcome = await dispatcher.submit({
       taskId: randomUUID(), idempotencyKey: header.idempotencyKey, modelName, contentType: header.contentType,
-      sha256: header.sha256, fileName: header.fileName, bytes: image, priority: priorityClassOf(header.priority), stationId: header.stationId,
+      sha256: header.sha256, fileName: header.fileName, sizeBytes: header.sizeBytes, bytes: image, imageUri: header.imageUri,
+      priority: priorityClassOf(header.priority), stationId: header.stationId,
     });
     const uploadMs = completeAt - upload.receivedAt;
-    const transferMs = Math.max(0, outcome.roundTripMs - outcome.workerQueueMs - outcome.decodeMs - outcome.inferenceMs);
+    const transferMs = Math.max(0, outcome.roundTripMs - outcome.workerQueueMs - outcome.readMs - outcome.decodeMs - outcome.inferenceMs);
     const publishStart = performance.now();
     const decidedAt = new Date().toISOString();
     const c = outcome.classification;
@@ -153,7 +155,7 @@ export class InspectionService {
       sha256: header.sha256, captureTime: header.captureTime, label: c.label, flagged: c.flagged, score: c.score, threshold: c.threshold,
       model: { name: c.modelName, version: c.modelVersion },
       worker: { id: outcome.workerId, executionProvider: outcome.executionProvider },
-      timingsMs: { upload: uploadMs, queue: outcome.queueMs, transfer: transferMs, workerQueue: outcome.workerQueueMs, decode: outcome.decodeMs, inference: outcome.inferenceMs, total: 0 },
+      timingsMs: { upload: uploadMs, queue: outcome.queueMs, transfer: transferMs, workerQueue: outcome.workerQueueMs, read: outcome.readMs, decode: outcome.decodeMs, inference: outcome.inferenceMs, total: 0 },
       decidedAt,
     };
     await this.publishDurably(event);
@@ -163,6 +165,7 @@ export class InspectionService {
     metrics.stage.observe({ stage: 'queue' }, outcome.queueMs / 1000);
     metrics.stage.observe({ stage: 'worker_round_trip' }, outcome.roundTripMs / 1000);
     metrics.stage.observe({ stage: 'worker_queue' }, outcome.workerQueueMs / 1000);
+    if (header.imageUri) metrics.stage.observe({ stage: 'read' }, outcome.readMs / 1000);
     metrics.stage.observe({ stage: 'decode' }, outcome.decodeMs / 1000);
     metrics.stage.observe({ stage: 'inference' }, outcome.inferenceMs / 1000);
     metrics.stage.observe({ stage: 'publish' }, (performance.now() - publishStart) / 1000);
@@ -175,7 +178,7 @@ export class InspectionService {
         idempotencyKey: header.idempotencyKey, stationId: header.stationId, barcode: header.barcode, label: c.label, score: c.score,
         threshold: c.threshold, flagged: c.flagged, modelName: c.modelName, modelVersion: c.modelVersion, workerId: outcome.workerId,
         executionProvider: outcome.executionProvider, sha256: header.sha256, fileName: header.fileName, decidedAt,
-        timings: { uploadMs, queueMs: outcome.queueMs, transferMs, workerQueueMs: outcome.workerQueueMs, decodeMs: outcome.decodeMs, inferenceMs: outcome.inferenceMs, totalMs },
+        timings: { uploadMs, queueMs: outcome.queueMs, transferMs, workerQueueMs: outcome.workerQueueMs, readMs: outcome.readMs, decodeMs: outcome.decodeMs, inferenceMs: outcome.inferenceMs, totalMs },
       },
     };
   }
@@ -265,6 +268,14 @@ export class InspectionSession {
     if (this.service.options.outbox.isFull) {
       return this.rejectAndDiscard(header, 'OVERLOADED', 'the verdict outbox is full while NATS is unreachable; retry later');
     }
+    if (header.imageUri) {
+      // By reference: the header is the whole image; a worker reads and verifies the bytes.
+      metrics.imagesAccepted.inc({ station: header.stationId });
+      metrics.imagesByReference.inc({ station: header.stationId });
+      this.send({ accepted: { idempotencyKey: key } });
+      void this.service.process({ header, receivedAt: performance.now(), received: 0, hash: undefined, reserved: 0 }, undefined).then((answer) => this.send(answer));
+      return;
+    }
     if (!this.service.reserve(header.sizeBytes)) {
       return this.rejectAndDiscard(header, 'OVERLOADED', 'the coordinator is holding as many image bytes as it may; retry shortly');
     }
@@ -305,14 +316,14 @@ export class InspectionSession {
       upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
       data.copy(upload.bytes, upload.received);
     }
-    upload.hash.update(data);
+    upload.hash!.update(data);
     upload.received += data.length;
     this.service.options.metrics.bytesReceived.inc(data.length);
     if (!last) return;
     if (upload.received !== header.sizeBytes) {
       return fail('SIZE_MISMATCH', `${header.fileName}: received ${upload.received} bytes, declared ${header.sizeBytes}`);
     }
-    const actual = upload.hash.digest('hex');
+    const actual = upload.hash!.digest('hex');
     if (actual !== header.sha256) {
       return fail('CHECKSUM_MISMATCH', `${header.fileName}: received bytes hash to ${actual}, declared ${header.sha256}`);
     }

@@ -44,6 +44,12 @@ export const WorkerConfigSchema = z.object({
   rescanMaxInFlight: z.number().int().min(0).default(0).describe('re-scan rows in flight at most, conveyor tasks counted first (0 = the link\'s maxInFlight)'),
   rescanMaxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest re-scan image read, in bytes'),
   rescanHttpTimeoutMs: z.number().int().positive().default(30_000).describe('time allowed to download one re-scan image over http(s), redirects included (keep it below the jobs\' ack wait)'),
+  referenceAllowedRoots: z.array(z.string()).default([])
+    .describe('folders conveyor images sent by reference (agent spoolUriPrefix: file paths on storage this worker mounts) must lie under, symlinks resolved; empty = no file references (such images get IMAGE_REFERENCE_UNREADABLE and the agent sends their bytes)'),
+  referenceAllowedUrlPrefixes: z.array(UrlPrefixSchema).default([])
+    .describe('http(s) URL prefixes conveyor images sent by reference and every redirect must start with; empty = no URL references'),
+  referenceReadTimeoutMs: z.number().int().positive().default(10_000)
+    .describe('time allowed to read one image sent by reference (a file, or http(s) with its redirects); past it the image is IMAGE_REFERENCE_UNREADABLE and the agent sends its bytes (a read stuck on a hung network mount keeps one libuv thread until the mount answers: mount shares soft)'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight tasks to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });

@@ -9,6 +9,7 @@ import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
 import type { WorkerConfig } from './config.js';
 import { idleProcess, niceProcess } from './cpu-priority.js';
+import { ImageReferenceReader } from './image-reference-reader.js';
 import { InferenceEngine } from './inference-engine.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import { RescanRunner } from './rescan/rescan-runner.js';
@@ -68,10 +69,15 @@ export class Worker implements Component {
       labelNames: ['worker', 'provider', 'device'], registers: [this.registry],
     });
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
+    const references = new ImageReferenceReader({
+      allowedRoots: this.config.referenceAllowedRoots, allowedUrlPrefixes: this.config.referenceAllowedUrlPrefixes,
+      readTimeoutMs: this.config.referenceReadTimeoutMs, registry: this.registry,
+    });
     this.link = new CoordinatorLink({
       coordinatorAddress: this.config.coordinatorAddress, security: this.config, workerId: this.config.workerId,
       maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight, priorities: this.config.priorities,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
+      readReference: (reference, signal) => references.read(reference, signal),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
     await this.link.start();

@@ -107,7 +107,7 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     assert.equal(saved.barcode, 'QS00000001');
     assert.equal(saved.label, 'contaminated');
     assert.equal(saved.modelVersion, '1.0.0');
-    assert.deepEqual(saved.timings, { uploadMs: 1, queueMs: 1, transferMs: 1, workerQueueMs: 1, decodeMs: 1, inferenceMs: 1, totalMs: 6 });
+    assert.deepEqual(saved.timings, { uploadMs: 1, queueMs: 1, transferMs: 1, workerQueueMs: 1, readMs: 0, decodeMs: 1, inferenceMs: 1, totalMs: 6 });
     assert.ok(!(await readdir(dir)).includes('QS00000001_hot.jpg'), 'left the hot folder');
     assert.match(lines[0], /^⚠ FLAG {2}QS00000001_hot\.jpg {2}contaminated {2}score 0\.93 {2}\(model mercury-cnn@1\.0\.0, \d+ ms\)$/);
     const header = coordinator.headers[0];

@@ -31,7 +31,7 @@ export function verdictFor(image: ReceivedImage): InspectResponse {
     idempotencyKey: image.header.idempotencyKey, stationId: image.header.stationId, barcode: image.header.barcode,
     label: flagged ? 'contaminated' : 'clean', score: flagged ? 0.93 : 0.04, threshold: 0.5, flagged,
     modelName: 'mercury-cnn', modelVersion: '1.0.0', workerId: 'test-worker', executionProvider: 'cpu',
-    timings: { uploadMs: 1, queueMs: 1, transferMs: 1, workerQueueMs: 1, decodeMs: 1, inferenceMs: 1, totalMs: 6 },
+    timings: { uploadMs: 1, queueMs: 1, transferMs: 1, workerQueueMs: 1, readMs: 0, decodeMs: 1, inferenceMs: 1, totalMs: 6 },
     sha256: image.sha256, fileName: image.header.fileName, decidedAt: new Date().toISOString(),
   };
   return { verdict };

@@ -55,7 +55,7 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
     const n = ++counter;
     return {
       idempotencyKey: `bad-input:${n}`, stationId: 'bad-input-station', barcode: `QS${n}`, captureTime: new Date().toISOString(),
-      contentType: 'image/jpeg', sizeBytes: bytes.length, sha256: sha256(bytes), fileName: `QS${n}.jpg`, modelName: '', priority: 'PRIORITY_REALTIME',
+      contentType: 'image/jpeg', sizeBytes: bytes.length, sha256: sha256(bytes), fileName: `QS${n}.jpg`, modelName: '', priority: 'PRIORITY_REALTIME', imageUri: '',
       ...overrides,
     };
   }

@@ -29,7 +29,7 @@ function openStream(client: InstanceType<typeof workerProto.WorkerLink>, first: 
 
 const task = (priority: 'realtime' | 'bulk'): DispatchTask => ({
   taskId: randomUUID(), idempotencyKey: `s1:${randomUUID()}`, modelName: 'mercury-cnn', contentType: 'image/jpeg',
-  sha256: 'ab'.repeat(32), fileName: 'QS1.jpg', bytes: Buffer.from('not decoded: this worker is a test double'), priority, stationId: 's1',
+  sha256: 'ab'.repeat(32), fileName: 'QS1.jpg', sizeBytes: 41, bytes: Buffer.from('not decoded: this worker is a test double'), imageUri: '', priority, stationId: 's1',
 });
 
 describe('worker link express stream (real gRPC)', { timeout: 60_000 }, () => {

@@ -27,7 +27,7 @@ describe('worker priority classes', { timeout: 120_000 }, () => {
       const { bytes } = await renderSheet({ seed: 4100 + i, contaminated: i % 2 === 0, width: 600, height: 800 });
       tasks.push({
         taskId: randomUUID(), idempotencyKey: `s1:${randomUUID()}`, modelName: 'mercury-cnn', contentType: 'image/jpeg',
-        sha256: createHash('sha256').update(bytes).digest('hex'), fileName: `QS${4100 + i}.jpg`, bytes: Buffer.from(bytes),
+        sha256: createHash('sha256').update(bytes).digest('hex'), fileName: `QS${4100 + i}.jpg`, sizeBytes: bytes.length, bytes: Buffer.from(bytes), imageUri: '',
         priority: i < 6 ? 'bulk' : 'realtime', stationId: i < 6 ? 'rescan' : 'conveyor-1',
       });
     }

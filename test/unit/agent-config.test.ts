@@ -31,6 +31,19 @@ describe('agent config', { timeout: 5_000 }, () => {
     );
   });
 
+  it('takes a spool URI prefix that is a file:/// or http(s) URL or an absolute path, and refuses others naming the field', () => {
+    for (const prefix of ['', 'file:///mnt/stations/scan-01/spool/', '/mnt/stations/scan-01/spool', 'https://files.example.org/scan-01/spool/']) {
+      assert.equal(loadConfig(agentConfigSchema, AGENT_ENV_PREFIX, { env: { QS_AGENT_SPOOL_URI_PREFIX: prefix } }).spoolUriPrefix, prefix);
+    }
+    for (const prefix of ['spool/', 'file://host/spool/', 'ftp://files/spool/']) {
+      assert.throws(
+        () => loadConfig(agentConfigSchema, AGENT_ENV_PREFIX, { env: { QS_AGENT_SPOOL_URI_PREFIX: prefix } }),
+        (error: Error & { code?: string }) => error.code === 'CONFIG_INVALID' && /spoolUriPrefix \(from environment variable QS_AGENT_SPOOL_URI_PREFIX\)/.test(error.message),
+        prefix,
+      );
+    }
+  });
+
   it('sanitizes host names into station ids', () => {
     assert.equal(stationIdFromHostname('scan-01.herbarium.example.org'), 'scan-01');
     assert.equal(stationIdFromHostname('Conveyor PC #2'), 'Conveyor-PC--2');

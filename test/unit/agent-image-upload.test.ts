@@ -40,7 +40,7 @@ describe('image header and upload', { timeout: 20_000 }, () => {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     assert.deepEqual(header, {
       idempotencyKey: `scan-01:${sha256}`, stationId: 'scan-01', barcode: 'QS00012345', captureTime: '2026-11-27T10:15:00.000Z',
-      contentType: 'image/png', sizeBytes: bytes.length, sha256, fileName: 'QS00012345.tif', modelName: '', priority: 'PRIORITY_REALTIME',
+      contentType: 'image/png', sizeBytes: bytes.length, sha256, fileName: 'QS00012345.tif', modelName: '', priority: 'PRIORITY_REALTIME', imageUri: '',
     });
     assert.ok(validateImageHeader(header).ok, 'the coordinator accepts the header');
   });

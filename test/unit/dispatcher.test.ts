@@ -21,7 +21,7 @@ const worker = (id: string, maxInFlight: number, models = ['m'], priorities: Wor
 });
 let seq = 0;
 const task = (modelName = 'm', extra: Partial<DispatchTask> = {}): DispatchTask => ({
-  taskId: `t${++seq}`, idempotencyKey: `k${seq}`, modelName, contentType: 'image/jpeg', sha256: '0'.repeat(64), fileName: `f${seq}.jpg`, bytes: Buffer.alloc(1),
+  taskId: `t${++seq}`, idempotencyKey: `k${seq}`, modelName, contentType: 'image/jpeg', sha256: '0'.repeat(64), fileName: `f${seq}.jpg`, sizeBytes: 1, bytes: Buffer.alloc(1), imageUri: '',
   priority: 'realtime', stationId: 's1', ...extra,
 });
 const classification = { label: 'clean', score: 0.1, threshold: 0.5, flagged: false, modelName: 'm', modelVersion: '1.0.0' };

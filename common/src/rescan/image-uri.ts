@@ -122,18 +122,40 @@ async function readFileUnderRoots(path: string, options: ReadImageOptions): Prom
     throw new QuicksilverError(code === 'ENOENT' ? 'INVALID_METADATA' : 'UNAVAILABLE', `cannot read ${path}: ${code ?? (error as Error).message}`,
       { retryable: code !== 'ENOENT' });
   }
-  const roots = await Promise.all(options.allowedRoots.map((root) => realpath(root).catch(() => resolve(root))));
+  const roots = await Promise.all(options.allowedRoots.map(realRoot));
   if (!roots.some((root) => within(root, real))) {
     throw new QuicksilverError('INVALID_METADATA', `${path} resolves to ${real}, outside the allowed roots`);
   }
+  // open, fstat, read, close: each is a trip to libuv's thread pool, which sharp's decodes keep busy.
   const handle = await open(real, 'r');
   try {
-    const { size, isFile } = await handle.stat().then((s) => ({ size: s.size, isFile: s.isFile() }));
-    if (!isFile) throw new QuicksilverError('INVALID_METADATA', `${path} is not a regular file`);
-    if (size > options.maxBytes) throw new QuicksilverError('IMAGE_TOO_LARGE', `${path} has ${size} bytes, over the limit of ${options.maxBytes}`);
-    return await handle.readFile();
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new QuicksilverError('INVALID_METADATA', `${path} is not a regular file`);
+    if (stats.size > options.maxBytes) throw new QuicksilverError('IMAGE_TOO_LARGE', `${path} has ${stats.size} bytes, over the limit of ${options.maxBytes}`);
+    const bytes = Buffer.allocUnsafe(stats.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break; // shrank since fstat: return what is there (the caller checks size and checksum)
+      filled += bytesRead;
+    }
+    return filled === bytes.length ? bytes : bytes.subarray(0, filled);
   } finally {
     await handle.close();
+  }
+}
+
+/** Real paths of allowed roots, resolved once each (a root not there yet is resolved again next time). */
+const realRoots = new Map<string, string>();
+async function realRoot(root: string): Promise<string> {
+  const known = realRoots.get(root);
+  if (known) return known;
+  try {
+    const real = await realpath(root);
+    realRoots.set(root, real);
+    return real;
+  } catch {
+    return resolve(root);
   }
 }
 

@@ -177,6 +177,7 @@ export function addCoordinatorServices(
             decodeMs: r.decodeMs,
             inferenceMs: r.inferenceMs,
             workerQueueMs: r.queueMs,
+            readMs: r.readMs,
             batchSize: r.batchSize,
           });
         }
@@ -218,7 +219,8 @@ type WorkerCall = grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMess
 const isOpen = (call: WorkerCall | undefined): call is WorkerCall => call !== undefined && !call.writableEnded && !call.destroyed;
 
 /**
- * Writes a task as TaskHeader + TaskChunk messages (views into the image buffer, no copies): realtime
+ * Writes a task as TaskHeader + TaskChunk messages (views into the image buffer, no copies; a header
+ * alone for an image sent by reference): realtime
  * tasks on the worker's express stream when it has one, everything else on its main stream.
  */
 class StreamWorkerChannel implements WorkerChannel {
@@ -237,13 +239,15 @@ class StreamWorkerChannel implements WorkerChannel {
     call.write({
       task: {
         taskId: task.taskId, idempotencyKey: task.idempotencyKey, modelName: task.modelName, contentType: task.contentType,
-        sizeBytes: task.bytes.length, sha256: task.sha256, fileName: task.fileName,
+        sizeBytes: task.sizeBytes, sha256: task.sha256, fileName: task.fileName, imageUri: task.imageUri,
         priority: task.priority === 'bulk' ? 'PRIORITY_BULK' : 'PRIORITY_REALTIME',
       },
     });
-    for (let offset = 0; offset < task.bytes.length; offset += CHUNK_BYTES) {
-      const end = Math.min(offset + CHUNK_BYTES, task.bytes.length);
-      call.write({ chunk: { taskId: task.taskId, data: task.bytes.subarray(offset, end), last: end === task.bytes.length } });
+    const bytes = task.bytes;
+    if (!bytes) return; // by reference: the worker reads the image
+    for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) {
+      const end = Math.min(offset + CHUNK_BYTES, bytes.length);
+      call.write({ chunk: { taskId: task.taskId, data: bytes.subarray(offset, end), last: end === bytes.length } });
     }
   }
 

@@ -1,5 +1,5 @@
-// The worker's stream to the coordinator: registers, heartbeats, reassembles tasks from chunks,
-// classifies them and returns results. Reconnects with jittered exponential backoff; tasks in
+// The worker's stream to the coordinator: registers, heartbeats, reassembles tasks from chunks (or
+// reads the image of a task sent by reference), classifies them and returns results. Reconnects with jittered exponential backoff; tasks in
 // flight when the stream breaks are abandoned (the coordinator re-dispatches them). Once registered it
 // opens a second, express stream on which the coordinator sends realtime tasks (worker.proto); losing
 // either stream drops both and reconnects.
@@ -36,6 +36,8 @@ export interface CoordinatorLinkOptions {
   priorities: readonly ('realtime' | 'bulk')[];
   reconnectMaxDelayMs: number;
   classifier: TaskClassifier;
+  /** Reads the image of a task sent by reference (image_uri), checked against its size and SHA-256. */
+  readReference(reference: { uri: string; sizeBytes: number; sha256: string }, signal: AbortSignal): Promise<Buffer>;
   logger: Logger;
   /** Called with true once registered, false when the link drops. */
   onConnectedChange?: (connected: boolean) => void;
@@ -186,6 +188,10 @@ export class CoordinatorLink implements Component {
       this.openExpress(stream);
     } else if (message.task) {
       const header = message.task;
+      if (header.imageUri) {
+        this.runTask(stream, header); // by reference: no chunks follow
+        return;
+      }
       if (header.sizeBytes === 0) {
         this.runTask(stream, header, Buffer.alloc(0));
         return;
@@ -221,16 +227,22 @@ export class CoordinatorLink implements Component {
     }
   }
 
-  private runTask(stream: LinkStream, header: TaskHeader__Output, bytes: Buffer): void {
+  /** Classifies `bytes`, or the image at header.imageUri when `bytes` is undefined, and answers on `stream`. */
+  private runTask(stream: LinkStream, header: TaskHeader__Output, bytes?: Buffer): void {
     if (this.stopping) {
       this.sendError(stream, header.taskId, new QuicksilverError('SHUTTING_DOWN', 'the worker is shutting down'));
       return;
     }
     const controller = new AbortController();
     this.running.set(header.taskId, controller);
-    this.options.classifier.classify({
-      bytes, modelName: header.modelName || undefined, signal: controller.signal, priority: header.priority === 'PRIORITY_BULK' ? 'bulk' : 'realtime',
-    }).then(
+    const readStart = performance.now();
+    let readMs = 0;
+    const image = bytes ? Promise.resolve(bytes)
+      : this.options.readReference({ uri: header.imageUri, sizeBytes: Number(header.sizeBytes), sha256: header.sha256 }, controller.signal)
+        .then((read) => ((readMs = performance.now() - readStart), read));
+    image.then((read) => this.options.classifier.classify({
+      bytes: read, modelName: header.modelName || undefined, signal: controller.signal, priority: header.priority === 'PRIORITY_BULK' ? 'bulk' : 'realtime',
+    })).then(
       (result) => {
         if (this.running.get(header.taskId) !== controller || !this.isCurrent(stream)) return;
         this.running.delete(header.taskId);
@@ -241,7 +253,7 @@ export class CoordinatorLink implements Component {
               label: result.label, score: result.score, threshold: result.threshold, flagged: result.flagged,
               modelName: result.modelName, modelVersion: result.modelVersion,
             },
-            decodeMs: result.decodeMs, inferenceMs: result.inferenceMs, batchSize: result.batchSize, queueMs: result.queueMs,
+            decodeMs: result.decodeMs, inferenceMs: result.inferenceMs, batchSize: result.batchSize, queueMs: result.queueMs, readMs,
           },
         });
       },

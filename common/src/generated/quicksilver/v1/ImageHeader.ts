@@ -48,6 +48,14 @@ export interface ImageHeader {
    * Scheduling class; unspecified means REALTIME (a conveyor waiting for its flag).
    */
   'priority'?: (_quicksilver_v1_Priority);
+  /**
+   * Set to send the image by reference: where workers read it (an absolute path or file:// URL on
+   * storage the workers mount, or an http(s) URL), under a worker's referenceAllowedRoots or
+   * referenceAllowedUrlPrefixes. No ImageChunk follows; the worker checks size_bytes and sha256
+   * against what it reads. When no worker can read it, the answer is a retryable Rejection
+   * IMAGE_REFERENCE_UNREADABLE and the agent sends the bytes instead. Empty: the bytes follow.
+   */
+  'imageUri'?: (string);
 }
 
 /**
@@ -95,4 +103,12 @@ export interface ImageHeader__Output {
    * Scheduling class; unspecified means REALTIME (a conveyor waiting for its flag).
    */
   'priority': (_quicksilver_v1_Priority__Output);
+  /**
+   * Set to send the image by reference: where workers read it (an absolute path or file:// URL on
+   * storage the workers mount, or an http(s) URL), under a worker's referenceAllowedRoots or
+   * referenceAllowedUrlPrefixes. No ImageChunk follows; the worker checks size_bytes and sha256
+   * against what it reads. When no worker can read it, the answer is a retryable Rejection
+   * IMAGE_REFERENCE_UNREADABLE and the agent sends the bytes instead. Empty: the bytes follow.
+   */
+  'imageUri': (string);
 }

@@ -12,7 +12,8 @@ import type { InspectResponse as _quicksilver_v1_InspectResponse, InspectRespons
 export interface InspectionClient extends grpc.Client {
   /**
    * Client stream, per image: one ImageHeader, then ImageChunk messages in order
-   * (offset 0..size, each at most 1 MiB of data; the last one has last = true).
+   * (offset 0..size, each at most 1 MiB of data; the last one has last = true). An image sent
+   * by reference (ImageHeader.image_uri set) is its header alone.
    * Server stream, per image: Accepted once the header is valid, then exactly one
    * Verdict or one Rejection.
    */
@@ -20,7 +21,8 @@ export interface InspectionClient extends grpc.Client {
   Inspect(options?: grpc.CallOptions): grpc.ClientDuplexStream<_quicksilver_v1_InspectRequest, _quicksilver_v1_InspectResponse__Output>;
   /**
    * Client stream, per image: one ImageHeader, then ImageChunk messages in order
-   * (offset 0..size, each at most 1 MiB of data; the last one has last = true).
+   * (offset 0..size, each at most 1 MiB of data; the last one has last = true). An image sent
+   * by reference (ImageHeader.image_uri set) is its header alone.
    * Server stream, per image: Accepted once the header is valid, then exactly one
    * Verdict or one Rejection.
    */
@@ -36,7 +38,8 @@ export interface InspectionClient extends grpc.Client {
 export interface InspectionHandlers extends grpc.UntypedServiceImplementation {
   /**
    * Client stream, per image: one ImageHeader, then ImageChunk messages in order
-   * (offset 0..size, each at most 1 MiB of data; the last one has last = true).
+   * (offset 0..size, each at most 1 MiB of data; the last one has last = true). An image sent
+   * by reference (ImageHeader.image_uri set) is its header alone.
    * Server stream, per image: Accepted once the header is valid, then exactly one
    * Verdict or one Rejection.
    */

@@ -33,6 +33,10 @@ export interface StageTimings {
    * on the worker: waiting for a decode slot and for its batch to run
    */
   'workerQueueMs'?: (number | string);
+  /**
+   * on the worker: reading an image sent by reference and checking its SHA-256 (0 when its bytes were sent)
+   */
+  'readMs'?: (number | string);
 }
 
 /**
@@ -67,4 +71,8 @@ export interface StageTimings__Output {
    * on the worker: waiting for a decode slot and for its batch to run
    */
   'workerQueueMs': (number);
+  /**
+   * on the worker: reading an image sent by reference and checking its SHA-256 (0 when its bytes were sent)
+   */
+  'readMs': (number);
 }

@@ -4,7 +4,8 @@ import type { Priority as _quicksilver_v1_Priority, Priority__Output as _quicksi
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * Starts a task; the image bytes follow in TaskChunk messages (each at most 1 MiB).
+ * Starts a task; the image bytes follow in TaskChunk messages (each at most 1 MiB), unless image_uri
+ * is set: then none follow and the worker reads the image there.
  */
 export interface TaskHeader {
   'taskId'?: (string);
@@ -18,10 +19,17 @@ export interface TaskHeader {
    * Realtime tasks go ahead of bulk ones in the worker's decode queue.
    */
   'priority'?: (_quicksilver_v1_Priority);
+  /**
+   * Where the worker reads the image (ImageHeader.image_uri): it must lie under the worker's
+   * referenceAllowedRoots or referenceAllowedUrlPrefixes and match size_bytes and sha256, else the
+   * task fails with IMAGE_REFERENCE_UNREADABLE (retryable: another worker may read it).
+   */
+  'imageUri'?: (string);
 }
 
 /**
- * Starts a task; the image bytes follow in TaskChunk messages (each at most 1 MiB).
+ * Starts a task; the image bytes follow in TaskChunk messages (each at most 1 MiB), unless image_uri
+ * is set: then none follow and the worker reads the image there.
  */
 export interface TaskHeader__Output {
   'taskId': (string);
@@ -35,4 +43,10 @@ export interface TaskHeader__Output {
    * Realtime tasks go ahead of bulk ones in the worker's decode queue.
    */
   'priority': (_quicksilver_v1_Priority__Output);
+  /**
+   * Where the worker reads the image (ImageHeader.image_uri): it must lie under the worker's
+   * referenceAllowedRoots or referenceAllowedUrlPrefixes and match size_bytes and sha256, else the
+   * task fails with IMAGE_REFERENCE_UNREADABLE (retryable: another worker may read it).
+   */
+  'imageUri': (string);
 }

@@ -17,6 +17,10 @@ export interface TaskResult {
    * time on the worker waiting for a decode slot and for its batch to run
    */
   'queueMs'?: (number | string);
+  /**
+   * reading an image_uri task's image and checking its size and SHA-256
+   */
+  'readMs'?: (number | string);
   'outcome'?: "classification"|"error";
 }
 
@@ -34,5 +38,9 @@ export interface TaskResult__Output {
    * time on the worker waiting for a decode slot and for its batch to run
    */
   'queueMs': (number);
+  /**
+   * reading an image_uri task's image and checking its size and SHA-256
+   */
+  'readMs': (number);
   'outcome'?: "classification"|"error";
 }
