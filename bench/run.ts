@@ -31,6 +31,7 @@ import { renderSheet } from '../common/src/synth/index.js';
 import { allowedCores, pinProcess, tasksetAvailable } from './cpu-affinity.js';
 import { measureLimit, type LimitOptions, type LimitResult } from './limit.js';
 import { rescanArchive, runRescanPhase } from './rescan-phase.js';
+import { processCpuSeconds } from './process-cpu.js';
 import { measureTransportFloor } from './transport-floor.js';
 import { percentile, runStation, runStationInChild, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
@@ -187,6 +188,7 @@ async function main(options: BenchOptions): Promise<void> {
         coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),
         workers: (await Promise.all(workerMetricsUrls.map(scrape))).reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
         loadGenerator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+        natsServer: processCpuSeconds(nats.pid!),
       });
       const cpuBefore = await cpuSeconds();
       const started = performance.now();
@@ -373,13 +375,13 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | in-process, max batch 1                      | ${f(b1.imagesPerSecond)} img/s     | ${f(b1.imagesPerSecond / limit.imagesPerSecond, 2)} of tuned |
 | one bare gRPC hop, ${f(hop.meanBytes / 1000, 0)} kB image              | ${f(hop.cpuMsPerImage, 2)} CPU ms/img | one-host ceiling (2 hops) ${f(hop.oneHostCeiling, 2)} of limit |
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90), ${f(e2e.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; ${f(e2e.ratioToOneHostCeiling, 2)} of the one-host ceiling |
-| end to end, images sent by reference         | ${f(byRef.imagesPerSecond)} img/s (batch ${f(byRef.meanBatch)}) | ${f(byRef.ratioToLimit, 2)} of limit (target >= 0.90), ${f(byRef.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; worker ${f(byRef.cpuMsPerImage.workers!)} + coordinator ${f(byRef.cpuMsPerImage.coordinator!)} + load generator ${f(byRef.cpuMsPerImage.loadGenerator!)} CPU ms/img${Object.keys(byRef.rejections).length ? `; rejections ${JSON.stringify(byRef.rejections)}` : ''} |
+| end to end, images sent by reference         | ${f(byRef.imagesPerSecond)} img/s (batch ${f(byRef.meanBatch)}) | ${f(byRef.ratioToLimit, 2)} of limit (target >= 0.90), ${f(byRef.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; worker ${f(byRef.cpuMsPerImage.workers!)} + coordinator ${f(byRef.cpuMsPerImage.coordinator!)} + load generator ${f(byRef.cpuMsPerImage.loadGenerator!)} + nats-server ${f(byRef.cpuMsPerImage.natsServer!)} CPU ms/img${Object.keys(byRef.rejections).length ? `; rejections ${JSON.stringify(byRef.rejections)}` : ''} |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
 | realtime stages p50/p99 ms, no bulk          | ${stages(lat.quiet as never)} | |
 | realtime stages p50/p99 ms, bulk beside      | ${stages(lat.withBulk as never)} | |
 | CPU per image: limit                         | ${f(limit.cpuMsPerImage)} ms | |
-| CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} ms | |
+| CPU per image: end to end                    | worker ${f(e2e.cpuMsPerImage.workers!)} + coordinator ${f(e2e.cpuMsPerImage.coordinator!)} + load generator ${f(e2e.cpuMsPerImage.loadGenerator!)} + nats-server ${f(e2e.cpuMsPerImage.natsServer!)} ms | |
 ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${f(split.quiet.p50Ms, 0)} / p95 ${f(split.quiet.p95Ms, 0)} / p99 ${f(split.quiet.p99Ms, 0)} ms | realtime worker + bulk-only worker ${bulkWorkerPriority(r.options as BenchOptions)} |
 | split workers: conveyor, bulk beside (n=${split.withBulk.images}) | p50 ${f(split.withBulk.p50Ms, 0)} / p95 ${f(split.withBulk.p95Ms, 0)} / p99 ${f(split.withBulk.p99Ms, 0)} ms | p99 x${f(split.p99Ratio, 2)} (target <= 1.5); bulk ${f(split.withBulk.bulkImagesPerSecond)} img/s |
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { allowedCores, parseCpuList, pinProcess, tasksetAvailable } from '../../bench/cpu-affinity.js';
+import { processCpuSeconds } from '../../bench/process-cpu.js';
 
 describe('bench CPU affinity', () => {
   it('parses Linux CPU lists and refuses malformed ones', () => {
@@ -31,5 +32,17 @@ describe('bench CPU affinity', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('processCpuSeconds (bench)', { timeout: 10_000 }, () => {
+  it('reads a process\'s CPU time from /proc, growing as it computes; NaN for no such process', () => {
+    const before = processCpuSeconds(process.pid);
+    const until = performance.now() + 200;
+    let spin = 0;
+    while (performance.now() < until) spin++;
+    const after = processCpuSeconds(process.pid);
+    assert.ok(spin > 0 && after - before >= 0.1, `about 0.2 s of CPU counted (got ${after - before} s)`);
+    assert.ok(Number.isNaN(processCpuSeconds(2 ** 22 + 1)), 'NaN for a pid that does not exist');
   });
 });
