@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { NatsVerdictSubscriber } from '../../common/src/adapters/nats-verdict-subscriber.js';
 import { freePort, LocalProcesses, type RunningProcess } from '../../common/src/local-processes.js';
@@ -22,6 +23,8 @@ export interface FaultClusterOptions {
   /** Extra `quicksilver worker` flags (e.g. a long batching delay so tasks sit in flight). */
   workerFlags?: string[];
   coordinatorFlags?: string[];
+  /** The agent sends its images by reference (its spool) and the workers may read that spool. */
+  byReference?: boolean;
 }
 
 export interface Feed {
@@ -93,6 +96,7 @@ export class FaultCluster {
       'worker', '--coordinator-address', this.coordinatorAddress, '--worker-id', id, '--models-dir', join(this.dir, 'models'),
       '--execution-providers', 'cpu', '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(port),
       '--decode-concurrency', '1', '--intra-op-threads', '1', '--reconnect-max-delay-ms', '1000', '--shutdown-grace-ms', '3000',
+      ...(this.options.byReference ? ['--reference-allowed-roots', join(this.hotFolder, 'spool')] : []),
       ...(this.options.workerFlags ?? []),
     ]);
     this.workers.set(id, worker);
@@ -105,6 +109,7 @@ export class FaultCluster {
       '--stability-threshold-ms', '200', '--poll-interval-ms', '50', '--reconnect-base-delay-ms', '100', '--reconnect-max-delay-ms', '1000',
       '--retry-base-delay-ms', '200', '--retry-max-delay-ms', '1000', '--verdict-timeout-ms', '20000', '--shutdown-grace-ms', '3000',
       '--metrics-port', '0', '--display', 'false',
+      ...(this.options.byReference ? ['--spool-uri-prefix', `${pathToFileURL(join(this.hotFolder, 'spool')).href}/`] : []),
     ]);
     this.agent = agent;
     await waitFor(async () => (await readFile(agent.logFile, 'utf8').catch(() => '')).includes('agent watching the hot folder'), 30_000, 'agent start', agent);

@@ -44,6 +44,30 @@ describe('faults: workers', { timeout: 150_000, skip: !natsServerAvailable() && 
     await cluster.assertExactlyOnce(feed);
   });
 
+  it('images sent by reference: a worker SIGKILLed mid-batch, the other reads them again; nothing lost or doubled, no bytes through the coordinator', { timeout: 120_000 }, async (t) => {
+    const cluster = await FaultCluster.start({ workers: 2, workerFlags: SLOW_BATCHES, byReference: true });
+    t.after(() => cluster.stop());
+    let orphaned = 0;
+    const feeds = [];
+    for (let attempt = 1; orphaned === 0; attempt++) {
+      assert.ok(attempt <= 6, `no kill landed mid-batch in ${attempt - 1} tries`);
+      const feed = cluster.feed(12, 80, `QR${attempt}`);
+      feeds.push(feed);
+      await feed.fed(4);
+      await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_worker_in_flight', { worker: 'w1' })) > 0, 15_000, 'w1 holding tasks');
+      const lossesBefore = (await cluster.workerLosses('w1')).length;
+      await cluster.signal(cluster.workers.get('w1')!, 'SIGKILL');
+      await waitFor(async () => (await cluster.workerLosses('w1')).length > lossesBefore, REDISPATCH_BOUND_MS, `try ${attempt}: the coordinator noticing the kill`);
+      orphaned = (await cluster.workerLosses('w1'))[lossesBefore]!.orphanedTasks;
+      await cluster.startWorker('w1');
+    }
+    const feed = allOf(...feeds);
+    await cluster.waitAllFiled(feed, 60_000);
+    await cluster.assertExactlyOnce(feed);
+    assert.equal(await cluster.coordinatorMetric('quicksilver_coordinator_images_by_reference_total'), feed.images.size, 'every image went by reference');
+    assert.equal(await cluster.coordinatorMetric('quicksilver_coordinator_image_bytes_received_total'), 0, 'no image bytes reached the coordinator');
+  });
+
   it('a worker stopped with SIGTERM mid-stream drains: finishes its tasks, takes no new ones, exits 0; nothing lost or doubled', { timeout: 120_000 }, async (t) => {
     const cluster = await FaultCluster.start({ workers: 2, workerFlags: SLOW_BATCHES });
     t.after(() => cluster.stop());
