@@ -6,8 +6,8 @@
 // streams never file an image: it stays spooled and is resent after a jittered backoff. When the
 // spool budget is reached, new files are left in the hot folder until room frees up.
 // With spoolUriPrefix set, an image is sent by reference (its header alone, naming where the workers read
-// the spooled file); one that no worker can read that way (IMAGE_REFERENCE_UNREADABLE) is resent with
-// its bytes at once, and so is every image for REFERENCE_PAUSE_MS after.
+// the spooled file); one that no worker can read that way (IMAGE_REFERENCE_UNREADABLE), or that gets no
+// verdict in time, is resent with its bytes, and so is every image for REFERENCE_PAUSE_MS after.
 import { EventEmitter } from 'node:events';
 import { basename, join } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -87,6 +87,8 @@ interface TrackedImage {
   upload?: AbortController;
   /** Send the bytes even when the agent sends by reference (no worker could read this one's reference). */
   sendBytes?: boolean;
+  /** The current attempt went by reference. */
+  sentByReference?: boolean;
   /** Resend timer (backoff) or verdict deadline (awaiting). */
   timer?: NodeJS.Timeout;
 }
@@ -334,6 +336,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     Object.assign(image, { state: 'uploading', sentAt: performance.now(), upload });
     try {
       const imageUri = this.referenceFor(image);
+      image.sentByReference = imageUri !== undefined;
       if (imageUri) await session.send({ header: { ...image.header, imageUri } });
       else await sendImage(session, image.header, image.entry.imagePath, { chunkBytes: CHUNK_BYTES, signal: upload.signal, onRead: this.deps.onRead });
       if (image.state !== 'uploading') return;
@@ -360,8 +363,18 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     return `${prefix}${prefix.endsWith('/') ? '' : '/'}${basename(image.entry.imagePath)}`;
   }
 
+  /** Send this image's bytes from now on, and every image's for REFERENCE_PAUSE_MS. */
+  private stopReferencing(image: TrackedImage, reason: string): void {
+    image.sendBytes = true;
+    this.referencesPausedUntil = performance.now() + REFERENCE_PAUSE_MS;
+    this.logger.warn({ fileName: image.header.fileName, reason, pauseMs: REFERENCE_PAUSE_MS },
+      'image by reference unreadable or unanswered: sending its bytes (check spoolUriPrefix and the workers\' referenceAllowedRoots and mounts)');
+  }
+
   private onVerdictOverdue(image: TrackedImage): void {
     const reason = `no verdict for ${image.header.fileName} within ${this.options.verdictTimeoutMs} ms`;
+    // E.g. a coordinator or worker too old to know references, waiting for bytes that never come.
+    if (image.sentByReference) this.stopReferencing(image, reason);
     this.logger.warn({ fileName: image.header.fileName }, `${reason}: recycling the stream`);
     this.session?.close(new QuicksilverError('DEADLINE_EXCEEDED', reason));
   }
@@ -416,10 +429,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     }
     if (rejection.code === 'IMAGE_REFERENCE_UNREADABLE' && !image.sendBytes) {
       // No worker could read it where the agent said: send the bytes now, and for a while every image's bytes.
-      image.sendBytes = true;
-      this.referencesPausedUntil = performance.now() + REFERENCE_PAUSE_MS;
-      this.logger.warn({ fileName, reason: rejection.reason, pauseMs: REFERENCE_PAUSE_MS },
-        'no worker could read the image by reference: sending its bytes (check spoolUriPrefix and the workers\' referenceAllowedRoots and mounts)');
+      this.stopReferencing(image, rejection.reason);
       this.emit('retry', { fileName, code: rejection.code, reason: rejection.reason, attempt: image.retryableRejections + 1, delayMs: 0 });
       this.settle(image, 'queued');
       this.queue.unshift(image.header.idempotencyKey);

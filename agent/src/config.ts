@@ -15,6 +15,18 @@ export function stationIdFromHostname(name: string = hostname()): string {
 
 const milliseconds = z.number().int().min(1);
 
+/** '', an absolute path, or a file:/// or http(s) URL the spooled names can be appended to (no query, fragment or credentials). */
+function isSpoolUriPrefix(prefix: string): boolean {
+  if (prefix === '' || (prefix.startsWith('/') && !prefix.includes('\0'))) return true;
+  try {
+    const url = new URL(prefix);
+    const schemeOk = url.protocol === 'file:' ? prefix.toLowerCase().startsWith('file:///') : /^https?:$/.test(url.protocol) && url.hostname !== '';
+    return schemeOk && !url.search && !url.hash && !prefix.includes('#') && !url.username && !url.password;
+  } catch {
+    return false;
+  }
+}
+
 export const agentConfigSchema = z.object({
   coordinatorAddress: z.string().min(1).default('127.0.0.1:50051').describe('Coordinator gRPC address, host:port'),
   ...clientSecurityFields,
@@ -30,7 +42,7 @@ export const agentConfigSchema = z.object({
   spoolMaxBytes: z.number().int().min(1).default(10 * 1024 ** 3).describe('Spool disk budget in bytes; when full, new files stay in the hot folder (alarm: log + quicksilver_agent_spool_full)'),
   spoolMaxImages: z.number().int().min(1).default(10_000).describe('Spool budget in images; when full, new files stay in the hot folder'),
   spoolUriPrefix: z.string()
-    .regex(/^(|\/.*|file:\/\/\/.*|https?:\/\/.+)$/i, "must be '', an absolute path, a file:/// URL or an http(s) URL")
+    .refine(isSpoolUriPrefix, "must be '', an absolute path, or a file:/// or http(s) URL without query or fragment (percent-encode '#', '?' and '%' in its path)")
     .default('')
     .describe("Send images by reference: where the workers read this station's spool (e.g. file:///mnt/stations/st-3/spool/ on shared storage they mount, or the spool folder itself when they run on this host); each image goes as <prefix><sha256>.img and no bytes cross the network to the coordinator. The workers must allow it (referenceAllowedRoots); an image none can read is sent with its bytes ('' = always send the bytes)"),
   maxInFlight: z.number().int().min(1).max(64).default(4).describe('Images sent and awaiting a verdict at once on the stream'),

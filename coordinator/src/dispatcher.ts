@@ -39,6 +39,8 @@ export interface WorkerInfo {
   maxInFlight: number;
   /** Priority classes it takes (a realtime worker beside a niced bulk-only one on a shared host). */
   priorities: readonly PriorityClass[];
+  /** It reads images sent by reference (DispatchTask.imageUri); only such workers get those tasks. */
+  readsImageReferences: boolean;
 }
 
 /** Implemented by the transport adapter: delivers a task's header and bytes to one worker. */
@@ -230,6 +232,10 @@ export class Dispatcher {
       const served = [...new Set(this.connectedWorkers.flatMap((w) => w.models.map((m) => m.name)))].join(', ');
       return Promise.reject(new QuicksilverError('UNKNOWN_MODEL', `no worker serves model '${task.modelName}' (served: ${served || 'none'})`));
     }
+    if (task.imageUri && this.workers.size > 0 && !this.connectedWorkers.some((w) => w.readsImageReferences)) {
+      return Promise.reject(new QuicksilverError('IMAGE_REFERENCE_UNREADABLE',
+        `no connected worker reads images by reference (none has referenceAllowedRoots or referenceAllowedUrlPrefixes): ${task.imageUri}`));
+    }
     return new Promise<DispatchOutcome>((resolve, reject) => {
       const pending: PendingTask = {
         task, priority: task.priority, station: task.stationId, submittedAt: performance.now(), dispatchedAt: 0, attempts: 0, everHadWorker: false, settled: false, resolve, reject,
@@ -278,7 +284,9 @@ export class Dispatcher {
         });
       } else {
         const error = result.error ?? { code: 'INTERNAL', reason: 'worker returned neither a classification nor an error', retryable: true };
-        if (error.retryable && pending.attempts < this.options.maxAttempts) {
+        // An unreadable reference is answered at once: the agent sends the bytes, which is quicker than
+        // other workers repeating the read (and it spends none of the task's worker-loss attempts).
+        if (error.retryable && error.code !== 'IMAGE_REFERENCE_UNREADABLE' && pending.attempts < this.options.maxAttempts) {
           this.metrics.requeued.inc({ reason: 'worker_error' });
           pending.workerId = undefined;
           this.queue.unshift(pending);
@@ -326,7 +334,7 @@ export class Dispatcher {
     if (this.queue.size === 0 || this.workers.size === 0) return;
     for (;;) {
       let worker: ConnectedWorker | undefined;
-      const pending = this.queue.take((candidate) => (worker = this.pickWorker(candidate.task.modelName, candidate.priority)) !== undefined);
+      const pending = this.queue.take((candidate) => (worker = this.pickWorker(candidate.task, candidate.priority)) !== undefined);
       if (!pending || !worker) break;
       pending.attempts++;
       pending.everHadWorker = true;
@@ -346,11 +354,12 @@ export class Dispatcher {
     for (const priority of PRIORITY_CLASSES) this.metrics.queueDepth.set({ priority }, this.queue.sizeOf(priority));
   }
 
-  private pickWorker(modelName: string, priority: PriorityClass): ConnectedWorker | undefined {
+  private pickWorker({ modelName, imageUri }: DispatchTask, priority: PriorityClass): ConnectedWorker | undefined {
     let best: ConnectedWorker | undefined;
     let bestLoad = Infinity;
     for (const worker of this.workers.values()) {
       if (worker.draining || worker.inFlight.size >= worker.info.maxInFlight || !worker.info.priorities.includes(priority)) continue;
+      if (imageUri && !worker.info.readsImageReferences) continue;
       // Bulk work leaves part of the credit of a worker that also takes conveyor images free, so a
       // conveyor image never queues inside it behind more than that share of re-scan images.
       if (priority === 'bulk' && worker.info.priorities.includes('realtime')

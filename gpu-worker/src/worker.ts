@@ -77,7 +77,7 @@ export class Worker implements Component {
       coordinatorAddress: this.config.coordinatorAddress, security: this.config, workerId: this.config.workerId,
       maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight, priorities: this.config.priorities,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
-      readReference: (reference, signal) => references.read(reference, signal),
+      readsImageReferences: references.enabled, readReference: (reference, signal) => references.read(reference, signal),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
     await this.link.start();

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,14 +25,6 @@ import { silentLogger, startCluster, until, type Cluster } from '../helpers/clus
 
 const READ_TIMEOUT_MS = 1500;
 
-/** Opens `fifo` for writing, which releases reads blocked on it (and their libuv threads); ENXIO: none was left. */
-function releaseReaders(fifo: string): void {
-  try {
-    closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
-  }
-}
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const noSecurity = { tlsCaFile: '', tlsCertFile: '', tlsKeyFile: '', tlsServerName: '', authTokenFile: '' };
 
@@ -41,6 +35,11 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
   /** Storage it may not. */
   let elsewhere: string;
   let sheets: Buffer[];
+  /** Sheets written after a fallback, while references are paused. */
+  let later: Buffer[];
+  let hung: Server;
+  let hungPrefix: string;
+  const hungSockets = new Set<Socket>();
   let client: InspectionClient;
   let session: InspectionSession;
   let counter = 0;
@@ -89,8 +88,14 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
   before(async () => {
     shared = mkdtempSync(join(tmpdir(), 'qs-shared-'));
     elsewhere = mkdtempSync(join(tmpdir(), 'qs-elsewhere-'));
-    cluster = await startCluster({ workers: 1, worker: { referenceAllowedRoots: [shared], referenceReadTimeoutMs: READ_TIMEOUT_MS } });
+    // An image server that accepts and never answers: a hung source.
+    hung = createServer(() => {});
+    hung.on('connection', (socket) => hungSockets.add(socket));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    hungPrefix = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/`;
+    cluster = await startCluster({ workers: 1, worker: { referenceAllowedRoots: [shared], referenceAllowedUrlPrefixes: [hungPrefix], referenceReadTimeoutMs: READ_TIMEOUT_MS } });
     sheets = await Promise.all([0, 1, 2, 3].map(async (i) => (await renderSheet({ seed: 9300 + i, contaminated: i % 2 === 0, width: 600, height: 800 })).bytes));
+    later = await Promise.all([0, 1].map(async (i) => (await renderSheet({ seed: 9400 + i, contaminated: false, width: 600, height: 800 })).bytes));
     client = new InspectionClient(cluster.coordinatorAddress, { ...noSecurity, reconnectBaseDelayMs: 100, reconnectMaxDelayMs: 500, logger: silentLogger });
     session = client.openSession({
       onResponse: (response) => {
@@ -104,6 +109,8 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
     session?.close();
     client?.close();
     await cluster?.stop();
+    for (const socket of hungSockets) socket.destroy();
+    hung?.close();
     for (const dir of [shared, elsewhere]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -144,17 +151,22 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
       }
       const agentText = await registry.metrics();
       assert.equal(metric(agentText, 'quicksilver_agent_retries_total', { code: 'IMAGE_REFERENCE_UNREADABLE' }), retries.length, 'the fallback is counted');
+      // For REFERENCE_PAUSE_MS after a fallback, new images go with their bytes straight away.
+      const fallbacks = retries.length;
+      later.forEach((bytes, i) => writeFileSync(join(watchDir, `QS0095${i}.jpg`), bytes));
+      await until(() => verdicts.length === sheets.length + later.length, 90_000, 'a verdict for the later sheets');
+      assert.equal(retries.length, fallbacks, 'no reference tried while paused');
     } finally {
       await agent.stop(AbortSignal.timeout(5000));
     }
     const after = await coordinatorMetrics();
     assert.equal(metric(after, 'quicksilver_coordinator_image_bytes_received_total') - metric(before, 'quicksilver_coordinator_image_bytes_received_total'),
-      sheets.reduce((a, b) => a + b.length, 0), 'each image\'s bytes crossed once, after the refused reference');
+      [...sheets, ...later].reduce((a, b) => a + b.length, 0), 'each image\'s bytes crossed once');
   });
 
   const unreadable: Array<{ row: string; make: () => { bytes: Buffer; uri: string; header?: Partial<ImageHeader> }; reason: RegExp }> = [
     {
-      row: 'other bytes at the reference than declared', reason: /hash to [0-9a-f]{64}, declared [0-9a-f]{64}/,
+      row: 'other bytes at the reference than declared', reason: /do not match the declared SHA-256 [0-9a-f]{64}$/,
       make: () => {
         const path = join(shared, 'swapped.jpg');
         writeFileSync(path, Buffer.from(sheets[1]!).fill(7, 2000, 2100));
@@ -162,7 +174,7 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
       },
     },
     {
-      row: 'a file larger than declared', reason: /over the limit of \d+/,
+      row: 'a file larger than declared', reason: /holds more than the declared \d+ bytes/,
       make: () => {
         const path = join(shared, 'grown.jpg');
         writeFileSync(path, Buffer.concat([sheets[0]!, Buffer.alloc(10)]));
@@ -188,7 +200,15 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
         return { bytes: sheets[2]!, uri: link };
       },
     },
-    { row: 'an http URL with no URL prefixes allowed', reason: /no allowed URL prefixes/, make: () => ({ bytes: sheets[0]!, uri: 'http://127.0.0.1:9/sheet.jpg' }) },
+    { row: 'an http URL outside the allowed URL prefixes', reason: /outside the allowed URL prefixes/, make: () => ({ bytes: sheets[0]!, uri: 'http://127.0.0.1:9/sheet.jpg' }) },
+    {
+      row: 'a FIFO (refused at once as not a regular file, holding no thread)', reason: /is not a regular file/,
+      make: () => {
+        const fifo = join(shared, 'pipe.jpg');
+        execFileSync('mkfifo', [fifo]);
+        return { bytes: sheets[0]!, uri: fifo };
+      },
+    },
   ];
   for (const testCase of unreadable) {
     it(`${testCase.row} -> retryable IMAGE_REFERENCE_UNREADABLE naming the cause`, async () => {
@@ -232,19 +252,15 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
     assert.match(answer.rejection!.reason, /imageUri: must be empty, an absolute path/);
   });
 
-  it('a read that hangs (a FIFO no one writes, as a dead hard-mounted share would) is unreadable after referenceReadTimeoutMs', async () => {
-    const fifo = join(shared, 'hung.jpg');
-    execFileSync('mkfifo', [fifo]);
-    try {
-      const started = performance.now();
-      const answer = await submitReference(sheets[0]!, fifo);
-      assert.equal(answer.rejection?.code, 'IMAGE_REFERENCE_UNREADABLE');
-      assert.match(answer.rejection!.reason, new RegExp(`no complete read within ${READ_TIMEOUT_MS} ms`));
-      assert.ok(performance.now() - started >= READ_TIMEOUT_MS, 'answered once the read timed out');
-    } finally {
-      releaseReaders(fifo);
-    }
-    const answer = await submitReference(sheets[1]!, (() => { const path = join(shared, 'after-hang.jpg'); writeFileSync(path, sheets[1]!); return path; })());
-    assert.ok(answer.verdict, `the worker serves images again (got ${JSON.stringify(answer.rejection)})`);
+  it('a read that hangs (a source that never answers) is unreadable after referenceReadTimeoutMs, and the worker goes on serving', async () => {
+    const started = performance.now();
+    const answer = await submitReference(sheets[0]!, `${hungPrefix}QS-hung.jpg`);
+    assert.equal(answer.rejection?.code, 'IMAGE_REFERENCE_UNREADABLE');
+    assert.match(answer.rejection!.reason, new RegExp(`no complete (read|answer) within ${READ_TIMEOUT_MS} ms`));
+    assert.ok(performance.now() - started >= READ_TIMEOUT_MS, 'answered once the read timed out');
+    const path = join(shared, 'after-hang.jpg');
+    writeFileSync(path, sheets[1]!);
+    const next = await submitReference(sheets[1]!, path);
+    assert.ok(next.verdict, `the worker serves images again (got ${JSON.stringify(next.rejection)})`);
   });
 });

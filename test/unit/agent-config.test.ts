@@ -35,7 +35,7 @@ describe('agent config', { timeout: 5_000 }, () => {
     for (const prefix of ['', 'file:///mnt/stations/scan-01/spool/', '/mnt/stations/scan-01/spool', 'https://files.example.org/scan-01/spool/']) {
       assert.equal(loadConfig(agentConfigSchema, AGENT_ENV_PREFIX, { env: { QS_AGENT_SPOOL_URI_PREFIX: prefix } }).spoolUriPrefix, prefix);
     }
-    for (const prefix of ['spool/', 'file://host/spool/', 'ftp://files/spool/']) {
+    for (const prefix of ['spool/', 'file://host/spool/', 'ftp://files/spool/', 'file:///mnt/a#b/spool/', 'https://files.example.org/spool/?x=1', 'https://user:pw@files.example.org/spool/']) {
       assert.throws(
         () => loadConfig(agentConfigSchema, AGENT_ENV_PREFIX, { env: { QS_AGENT_SPOOL_URI_PREFIX: prefix } }),
         (error: Error & { code?: string }) => error.code === 'CONFIG_INVALID' && /spoolUriPrefix \(from environment variable QS_AGENT_SPOOL_URI_PREFIX\)/.test(error.message),

@@ -16,8 +16,8 @@ class RecordingChannel implements WorkerChannel {
   close(): void { this.closed = true; }
 }
 
-const worker = (id: string, maxInFlight: number, models = ['m'], priorities: WorkerInfo['priorities'] = ['realtime', 'bulk']): WorkerInfo => ({
-  id, executionProvider: 'cpu', device: 'test', models: models.map((name) => ({ name, version: '1.0.0' })), maxBatchSize: 4, maxInFlight, priorities,
+const worker = (id: string, maxInFlight: number, models = ['m'], priorities: WorkerInfo['priorities'] = ['realtime', 'bulk'], readsImageReferences = true): WorkerInfo => ({
+  id, executionProvider: 'cpu', device: 'test', models: models.map((name) => ({ name, version: '1.0.0' })), maxBatchSize: 4, maxInFlight, priorities, readsImageReferences,
 });
 let seq = 0;
 const task = (modelName = 'm', extra: Partial<DispatchTask> = {}): DispatchTask => ({
@@ -212,6 +212,33 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     dispatcher.completeTask('staying', { taskId: other.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
     assert.equal((await held).workerId, 'leaving', 'the draining worker still delivers what it held');
     assert.equal((await next).workerId, 'staying');
+    dispatcher.close();
+  });
+
+  it('sends images by reference only to workers that read them, answers at once when none does, and never retries an unreadable one', async () => {
+    const dispatcher = newDispatcher();
+    const bytesOnly = new RecordingChannel();
+    dispatcher.registerWorker(worker('bytes-only', 4, ['m'], ['realtime', 'bulk'], false), bytesOnly);
+    const byReference = (extra: Partial<DispatchTask> = {}) => task('m', { bytes: undefined, imageUri: 'file:///mnt/stations/s1/spool/a.img', ...extra });
+    await assert.rejects(dispatcher.submit(byReference()),
+      (error: QuicksilverError) => error.code === 'IMAGE_REFERENCE_UNREADABLE' && error.retryable && /no connected worker reads images by reference/.test(error.message));
+    assert.equal(bytesOnly.sent.length, 0, 'nothing sent to a worker that cannot read references');
+
+    const reader = new RecordingChannel();
+    dispatcher.registerWorker(worker('reader', 4), reader);
+    const readable = dispatcher.submit(byReference());
+    const withBytes = dispatcher.submit(task());
+    assert.deepEqual([reader.sent.length, bytesOnly.sent.length], [1, 1], 'the reference to the reader, the bytes to the least loaded');
+    assert.equal(reader.sent[0]!.imageUri, 'file:///mnt/stations/s1/spool/a.img');
+    dispatcher.completeTask('reader', { taskId: reader.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    dispatcher.completeTask('bytes-only', { taskId: bytesOnly.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await readable).workerId, 'reader');
+    assert.equal((await withBytes).workerId, 'bytes-only');
+
+    const unreadable = dispatcher.submit(byReference());
+    dispatcher.completeTask('reader', { taskId: reader.sent[1]!.taskId, error: { code: 'IMAGE_REFERENCE_UNREADABLE', reason: 'cannot read /x: ENOENT', retryable: true }, decodeMs: 0, inferenceMs: 0, batchSize: 0 });
+    await assert.rejects(unreadable, (error: QuicksilverError) => error.code === 'IMAGE_REFERENCE_UNREADABLE' && error.retryable && error.message === 'cannot read /x: ENOENT');
+    assert.equal(reader.sent.length, 2, 'answered at once, not tried again');
     dispatcher.close();
   });
 });

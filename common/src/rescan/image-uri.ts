@@ -2,6 +2,7 @@
 // http(s) URLs under allowed URL prefixes. checkImageUri is the lexical check done at submission;
 // readImage is what a worker does: symlinks resolved (realpath) before the roots are checked again,
 // every redirect checked against the prefixes, time and bytes bounded.
+import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,12 +123,15 @@ async function readFileUnderRoots(path: string, options: ReadImageOptions): Prom
     throw new QuicksilverError(code === 'ENOENT' ? 'INVALID_METADATA' : 'UNAVAILABLE', `cannot read ${path}: ${code ?? (error as Error).message}`,
       { retryable: code !== 'ENOENT' });
   }
-  const roots = await Promise.all(options.allowedRoots.map(realRoot));
-  if (!roots.some((root) => within(root, real))) {
+  const underRoots = async (fresh: boolean) => (await Promise.all(options.allowedRoots.map((root) => realRoot(root, fresh)))).some((root) => within(root, real));
+  // A cached root that no longer matches is resolved again (a root symlink pointed elsewhere since).
+  if (!(await underRoots(false)) && !(await underRoots(true))) {
     throw new QuicksilverError('INVALID_METADATA', `${path} resolves to ${real}, outside the allowed roots`);
   }
   // open, fstat, read, close: each is a trip to libuv's thread pool, which sharp's decodes keep busy.
-  const handle = await open(real, 'r');
+  // Non-blocking open: a FIFO or device answers at once (then refused as not a regular file) instead of
+  // holding a pool thread; no following a symlink swapped in since realpath.
+  const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new QuicksilverError('INVALID_METADATA', `${path} is not a regular file`);
@@ -145,10 +149,10 @@ async function readFileUnderRoots(path: string, options: ReadImageOptions): Prom
   }
 }
 
-/** Real paths of allowed roots, resolved once each (a root not there yet is resolved again next time). */
+/** Real paths of allowed roots, resolved once each (`fresh` resolves again; a root not there yet is resolved again next time). */
 const realRoots = new Map<string, string>();
-async function realRoot(root: string): Promise<string> {
-  const known = realRoots.get(root);
+async function realRoot(root: string, fresh = false): Promise<string> {
+  const known = fresh ? undefined : realRoots.get(root);
   if (known) return known;
   try {
     const real = await realpath(root);

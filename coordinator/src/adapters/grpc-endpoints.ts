@@ -209,6 +209,7 @@ function toWorkerInfo(register: Register__Output): WorkerInfo {
     models: register.models.map((m) => ({ name: m.name, version: m.version })),
     maxBatchSize: register.maxBatchSize,
     maxInFlight: register.maxInFlight,
+    readsImageReferences: register.readsImageReferences,
     priorities: register.priorities.length === 0 ? PRIORITY_CLASSES
       : [...new Set(register.priorities.map((p) => (p === 'PRIORITY_BULK' ? 'bulk' as const : 'realtime' as const)))],
   };

@@ -36,6 +36,8 @@ export interface CoordinatorLinkOptions {
   priorities: readonly ('realtime' | 'bulk')[];
   reconnectMaxDelayMs: number;
   classifier: TaskClassifier;
+  /** Whether the worker reads images sent by reference (announced at registration). */
+  readsImageReferences: boolean;
   /** Reads the image of a task sent by reference (image_uri), checked against its size and SHA-256. */
   readReference(reference: { uri: string; sizeBytes: number; sha256: string }, signal: AbortSignal): Promise<Buffer>;
   logger: Logger;
@@ -121,6 +123,7 @@ export class CoordinatorLink implements Component {
         maxBatchSize: this.options.maxBatchSize,
         maxInFlight: this.options.maxInFlight,
         priorities: this.options.priorities.map((p) => (p === 'bulk' ? 'PRIORITY_BULK' : 'PRIORITY_REALTIME')),
+        readsImageReferences: this.options.readsImageReferences,
       },
     });
     stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));

@@ -27,6 +27,11 @@ export interface Register {
    * whole credit for bulk work; a realtime-only one never holds bulk work.
    */
   'priorities'?: (_quicksilver_v1_Priority)[];
+  /**
+   * The worker reads images sent by reference (TaskHeader.image_uri): it has allowed roots or URL
+   * prefixes. False (as from an older worker): the coordinator sends it no task by reference.
+   */
+  'readsImageReferences'?: (boolean);
 }
 
 export interface Register__Output {
@@ -53,4 +58,9 @@ export interface Register__Output {
    * whole credit for bulk work; a realtime-only one never holds bulk work.
    */
   'priorities': (_quicksilver_v1_Priority__Output)[];
+  /**
+   * The worker reads images sent by reference (TaskHeader.image_uri): it has allowed roots or URL
+   * prefixes. False (as from an older worker): the coordinator sends it no task by reference.
+   */
+  'readsImageReferences': (boolean);
 }

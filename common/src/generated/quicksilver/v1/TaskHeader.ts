@@ -22,7 +22,8 @@ export interface TaskHeader {
   /**
    * Where the worker reads the image (ImageHeader.image_uri): it must lie under the worker's
    * referenceAllowedRoots or referenceAllowedUrlPrefixes and match size_bytes and sha256, else the
-   * task fails with IMAGE_REFERENCE_UNREADABLE (retryable: another worker may read it).
+   * task fails with IMAGE_REFERENCE_UNREADABLE (retryable: the agent then sends the bytes). Sent only
+   * to workers that registered with reads_image_references.
    */
   'imageUri'?: (string);
 }
@@ -46,7 +47,8 @@ export interface TaskHeader__Output {
   /**
    * Where the worker reads the image (ImageHeader.image_uri): it must lie under the worker's
    * referenceAllowedRoots or referenceAllowedUrlPrefixes and match size_bytes and sha256, else the
-   * task fails with IMAGE_REFERENCE_UNREADABLE (retryable: another worker may read it).
+   * task fails with IMAGE_REFERENCE_UNREADABLE (retryable: the agent then sends the bytes). Sent only
+   * to workers that registered with reads_image_references.
    */
   'imageUri': (string);
 }
