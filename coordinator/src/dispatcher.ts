@@ -232,7 +232,7 @@ export class Dispatcher {
       const served = [...new Set(this.connectedWorkers.flatMap((w) => w.models.map((m) => m.name)))].join(', ');
       return Promise.reject(new QuicksilverError('UNKNOWN_MODEL', `no worker serves model '${task.modelName}' (served: ${served || 'none'})`));
     }
-    if (task.imageUri && this.workers.size > 0 && !this.connectedWorkers.some((w) => w.readsImageReferences)) {
+    if (task.imageUri && this.workers.size > 0 && !this.anyWorkerReadsReferences()) {
       return Promise.reject(new QuicksilverError('IMAGE_REFERENCE_UNREADABLE',
         `no connected worker reads images by reference (none has referenceAllowedRoots or referenceAllowedUrlPrefixes): ${task.imageUri}`));
     }
@@ -320,6 +320,11 @@ export class Dispatcher {
       this.workers.delete(id);
       worker.channel.close('coordinator stopping');
     }
+  }
+
+  private anyWorkerReadsReferences(): boolean {
+    for (const worker of this.workers.values()) if (worker.info.readsImageReferences) return true;
+    return false;
   }
 
   private anyWorkerServes(modelName: string, priority?: PriorityClass): boolean {

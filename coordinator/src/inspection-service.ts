@@ -44,10 +44,12 @@ interface Upload {
   receivedAt: number;
   bytes?: Buffer;
   received: number;
-  /** Undefined for an image sent by reference (no bytes pass through the coordinator). */
-  hash?: Hash;
+  hash: Hash;
   reserved: number;
 }
+
+/** What processing an image needs of its upload (an image sent by reference has no bytes to assemble). */
+type Accepted = Pick<Upload, 'header' | 'receivedAt' | 'reserved'>;
 
 const MAX_FAILED_UPLOAD_KEYS = 1024;
 
@@ -103,7 +105,7 @@ export class InspectionService {
   }
 
   /** @internal Runs a complete, verified image (or an image reference: `image` undefined) to an answer (and remembers it). */
-  process(upload: Upload, image: Buffer | undefined): Promise<Answer> {
+  process(upload: Accepted, image: Buffer | undefined): Promise<Answer> {
     const key = upload.header.idempotencyKey;
     const work = this.classifyAndPublish(upload, image)
       .catch((error: unknown) => ({ rejection: this.rejection(upload.header, toQuicksilverError(error)) }))
@@ -131,7 +133,7 @@ export class InspectionService {
     if (this.answers.size > this.options.answerCacheSize) this.answers.delete(this.answers.keys().next().value!);
   }
 
-  private async classifyAndPublish(upload: Upload, image: Buffer | undefined): Promise<Answer> {
+  private async classifyAndPublish(upload: Accepted, image: Buffer | undefined): Promise<Answer> {
     const { header } = upload;
     const { dispatcher, metrics, logger } = this.options;
     const completeAt = performance.now();
@@ -273,7 +275,7 @@ export class InspectionSession {
       metrics.imagesAccepted.inc({ station: header.stationId });
       metrics.imagesByReference.inc({ station: header.stationId });
       this.send({ accepted: { idempotencyKey: key } });
-      void this.service.process({ header, receivedAt: performance.now(), received: 0, hash: undefined, reserved: 0 }, undefined).then((answer) => this.send(answer));
+      void this.service.process({ header, receivedAt: performance.now(), reserved: 0 }, undefined).then((answer) => this.send(answer));
       return;
     }
     if (!this.service.reserve(header.sizeBytes)) {
@@ -316,14 +318,14 @@ export class InspectionSession {
       upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
       data.copy(upload.bytes, upload.received);
     }
-    upload.hash!.update(data);
+    upload.hash.update(data);
     upload.received += data.length;
     this.service.options.metrics.bytesReceived.inc(data.length);
     if (!last) return;
     if (upload.received !== header.sizeBytes) {
       return fail('SIZE_MISMATCH', `${header.fileName}: received ${upload.received} bytes, declared ${header.sizeBytes}`);
     }
-    const actual = upload.hash!.digest('hex');
+    const actual = upload.hash.digest('hex');
     if (actual !== header.sha256) {
       return fail('CHECKSUM_MISMATCH', `${header.fileName}: received bytes hash to ${actual}, declared ${header.sha256}`);
     }
