@@ -7,7 +7,8 @@
 // spool budget is reached, new files are left in the hot folder until room frees up.
 // With spoolUriPrefix set, an image is sent by reference (its header alone, naming where the workers read
 // the spooled file); one that no worker can read that way (IMAGE_REFERENCE_UNREADABLE), or that gets no
-// verdict in time, is resent with its bytes, and so is every image for REFERENCE_PAUSE_MS after.
+// verdict in time, is resent with its bytes, and so is every image for referencePauseMs after. Then one
+// image goes by reference as a probe while the others go with their bytes; its verdict resumes references.
 import { EventEmitter } from 'node:events';
 import { basename, join } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -95,9 +96,6 @@ interface TrackedImage {
 
 const isInFlight = (image: TrackedImage) => image.state === 'uploading' || image.state === 'awaiting';
 
-/** After a reference no worker could read, the agent sends bytes for this long before it tries references again. */
-export const REFERENCE_PAUSE_MS = 60_000;
-
 export class Agent extends EventEmitter<AgentEvents> implements Component {
   readonly name = 'agent';
   private readonly logger: Logger;
@@ -129,6 +127,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private inFlightChanged: Array<() => void> = [];
   /** Images go by reference (options.spoolUriPrefix) unless a recent one could not be read that way. */
   private referencesPausedUntil = 0;
+  /** Since the last pause no image has had its verdict by reference: only the probe goes that way. */
+  private referencesUnconfirmed = false;
+  /** Key of the image probing references after a pause. */
+  private referenceProbe: string | undefined;
 
   constructor(
     private readonly options: AgentOptions,
@@ -360,14 +362,23 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private referenceFor(image: TrackedImage): string | undefined {
     const prefix = this.options.spoolUriPrefix;
     if (!prefix || image.sendBytes || performance.now() < this.referencesPausedUntil) return undefined;
+    if (this.referencesUnconfirmed) {
+      // One probe at a time: storage that is still broken costs one fallback, not one per image in flight.
+      const probe = this.referenceProbe;
+      if (probe !== undefined && probe !== image.header.idempotencyKey && this.images.has(probe)) return undefined;
+      this.referenceProbe = image.header.idempotencyKey;
+    }
     return `${prefix}${prefix.endsWith('/') ? '' : '/'}${basename(image.entry.imagePath)}`;
   }
 
-  /** Send this image's bytes from now on, and every image's for REFERENCE_PAUSE_MS. */
+  /** Send this image's bytes from now on, and every image's for referencePauseMs; then probe. */
   private stopReferencing(image: TrackedImage, reason: string): void {
     image.sendBytes = true;
-    this.referencesPausedUntil = performance.now() + REFERENCE_PAUSE_MS;
-    this.logger.warn({ fileName: image.header.fileName, reason, pauseMs: REFERENCE_PAUSE_MS },
+    const pauseMs = this.options.referencePauseMs;
+    this.referencesPausedUntil = performance.now() + pauseMs;
+    this.referencesUnconfirmed = true;
+    this.referenceProbe = undefined;
+    this.logger.warn({ fileName: image.header.fileName, reason, pauseMs },
       'image by reference unreadable or unanswered: sending its bytes (check spoolUriPrefix and the workers\' referenceAllowedRoots and mounts)');
   }
 
@@ -399,6 +410,11 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const image = this.inFlightImage(verdict.idempotencyKey, 'verdict');
     if (!image) return;
     this.forget(image);
+    if (image.sentByReference && image.header.idempotencyKey === this.referenceProbe) {
+      this.referencesUnconfirmed = false;
+      this.referenceProbe = undefined;
+      this.logger.info({ fileName: image.header.fileName }, 'an image by reference got its verdict: sending images by reference again');
+    }
     const { fileName, barcode } = image.header;
     const latencyMs = performance.now() - image.completedAt;
     this.display.verdict(fileName, verdict, latencyMs);

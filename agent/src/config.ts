@@ -45,6 +45,7 @@ export const agentConfigSchema = z.object({
     .refine(isSpoolUriPrefix, "must be '', an absolute path, or a file:/// or http(s) URL without query or fragment (percent-encode '#', '?' and '%' in its path)")
     .default('')
     .describe("Send images by reference: where the workers read this station's spool (e.g. file:///mnt/stations/st-3/spool/ on shared storage they mount, or the spool folder itself when they run on this host); each image goes as <prefix><sha256>.img and no bytes cross the network to the coordinator. The workers must allow it (referenceAllowedRoots); an image none can read is sent with its bytes ('' = always send the bytes)"),
+  referencePauseMs: milliseconds.default(60_000).describe('After an image by reference no worker could read (or that got no verdict in time), send every image\'s bytes for this long; then one image goes by reference as a probe (the others with their bytes) until its verdict shows references work again'),
   maxInFlight: z.number().int().min(1).max(64).default(4).describe('Images sent and awaiting a verdict at once on the stream'),
   stabilityThresholdMs: milliseconds.default(1000).describe('A file is complete once its size has not changed for this long'),
   pollIntervalMs: milliseconds.default(100).describe('How often a growing file is checked for completion'),

@@ -22,6 +22,8 @@ export interface ImageReferenceReaderOptions {
   /** Time allowed for one read, file or http(s). */
   readTimeoutMs: number;
   registry: Registry;
+  /** Reads the bytes at a URI (default: readImage; tests hand in a source that hangs). */
+  readSource?: typeof readImage;
 }
 
 /** Abandoned reads still running at which new references are refused (libuv's pool has 4 threads by default). */
@@ -79,7 +81,7 @@ export class ImageReferenceReader {
     if (!this.enabled) throw unreadable(`this worker reads no images by reference (referenceAllowedRoots and referenceAllowedUrlPrefixes are empty): ${uri}`);
     if (this.stuck >= MAX_STUCK_READS) throw unreadable(`${this.stuck} earlier reads by reference are still stuck past ${readTimeoutMs} ms (is a network share hung?): ${uri} not tried`);
     // maxBytes = the declared size: a file that grew is refused without reading it whole.
-    const reading = readImage(uri, { allowedRoots, allowedUrlPrefixes, maxBytes: sizeBytes, httpTimeoutMs: readTimeoutMs, signal });
+    const reading = (this.options.readSource ?? readImage)(uri, { allowedRoots, allowedUrlPrefixes, maxBytes: sizeBytes, httpTimeoutMs: readTimeoutMs, signal });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

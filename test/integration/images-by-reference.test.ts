@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -39,6 +39,7 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
   let later: Buffer[];
   let hung: Server;
   let hungPrefix: string;
+  let servedDir: string | undefined;
   const hungSockets = new Set<Socket>();
   let client: InspectionClient;
   let session: InspectionSession;
@@ -57,10 +58,10 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
     return total;
   }
 
-  async function startAgent(stationId: string, watchDir: string, spoolUriPrefix: string) {
+  async function startAgent(stationId: string, watchDir: string, spoolUriPrefix: string, extra: Record<string, unknown> = {}) {
     mkdirSync(watchDir, { recursive: true });
     const config = loadConfig(agentConfigSchema, 'QS_TEST_UNUSED', {
-      flags: { coordinatorAddress: cluster.coordinatorAddress, watchDir, stationId, spoolUriPrefix, stabilityThresholdMs: 200, display: false, metricsPort: 0 },
+      flags: { coordinatorAddress: cluster.coordinatorAddress, watchDir, stationId, spoolUriPrefix, stabilityThresholdMs: 200, display: false, metricsPort: 0, ...extra },
     });
     const registry = new Registry();
     const agent = new Agent(resolveAgentOptions(config), { logger: silentLogger, registry });
@@ -88,8 +89,12 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
   before(async () => {
     shared = mkdtempSync(join(tmpdir(), 'qs-shared-'));
     elsewhere = mkdtempSync(join(tmpdir(), 'qs-elsewhere-'));
-    // An image server that accepts and never answers: a hung source.
-    hung = createServer(() => {});
+    // An image server that accepts and never answers (a hung source), except under /served/ once
+    // `servedDir` is set: then it serves the files there (storage that came back).
+    hung = createServer((request, response) => {
+      const name = request.url?.match(/^\/served\/([0-9a-f]{64}\.img)$/)?.[1];
+      if (name && servedDir) response.end(readFileSync(join(servedDir, name)));
+    });
     hung.on('connection', (socket) => hungSockets.add(socket));
     await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
     hungPrefix = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/`;
@@ -151,7 +156,7 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
       }
       const agentText = await registry.metrics();
       assert.equal(metric(agentText, 'quicksilver_agent_retries_total', { code: 'IMAGE_REFERENCE_UNREADABLE' }), retries.length, 'the fallback is counted');
-      // For REFERENCE_PAUSE_MS after a fallback, new images go with their bytes straight away.
+      // For referencePauseMs (60 s by default) after a fallback, new images go with their bytes straight away.
       const fallbacks = retries.length;
       later.forEach((bytes, i) => writeFileSync(join(watchDir, `QS0095${i}.jpg`), bytes));
       await until(() => verdicts.length === sheets.length + later.length, 90_000, 'a verdict for the later sheets');
@@ -162,6 +167,45 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
     const after = await coordinatorMetrics();
     assert.equal(metric(after, 'quicksilver_coordinator_image_bytes_received_total') - metric(before, 'quicksilver_coordinator_image_bytes_received_total'),
       [...sheets, ...later].reduce((a, b) => a + b.length, 0), 'each image\'s bytes crossed once');
+  });
+
+  it('after the pause one image probes references while the others send their bytes; the probe\'s verdict resumes references', async () => {
+    const pauseMs = 1500;
+    const watchDir = join(elsewhere, 'station-c');
+    const spoolDir = join(watchDir, 'spool');
+    const fresh = await Promise.all(Array.from({ length: 13 }, async (_, i) => (await renderSheet({ seed: 9500 + i, contaminated: false, width: 400, height: 560 })).bytes));
+    const byReference = async () => metric(await coordinatorMetrics(), 'quicksilver_coordinator_images_by_reference_total', { station: 'station-c' });
+    // The workers read this station's spool over http from a server that hangs for now: each reference is
+    // unreadable after READ_TIMEOUT_MS, long enough for the agent to send the other images meanwhile.
+    const { agent, verdicts, retries } = await startAgent('station-c', watchDir, `${hungPrefix}served/`, { referencePauseMs: pauseMs, maxInFlight: 4 });
+    let written = 0;
+    const write = async (count: number) => {
+      for (const bytes of fresh.slice(written, written + count)) writeFileSync(join(watchDir, `QS0096${String(written++).padStart(2, '0')}.jpg`), bytes);
+      await until(() => verdicts.length === written, 60_000, `verdicts for ${written} sheets`);
+    };
+    const pauseEnds = () => new Promise((resolve) => setTimeout(resolve, pauseMs + 300));
+    try {
+      await write(1);
+      assert.equal(retries.length, 1, 'the first image fell back to its bytes');
+      await pauseEnds();
+      await write(4);
+      assert.equal(retries.length, 2, 'after the pause only the probe tried a reference; the other three went with their bytes');
+      assert.equal(await byReference(), 2);
+
+      servedDir = spoolDir; // storage is back
+      await pauseEnds();
+      await write(4);
+      assert.equal(retries.length, 2, 'the probe was read');
+      assert.ok(await byReference() >= 3, 'the probe went by reference');
+      const beforeLast = await byReference();
+      await write(4);
+      assert.equal(await byReference() - beforeLast, 4, 'after the probe\'s verdict every image goes by reference again');
+      assert.equal(retries.length, 2);
+      assert.deepEqual(verdicts.map((v) => v.verdict.sha256).sort(), fresh.map(sha256).sort(), 'every sheet got its own verdict');
+    } finally {
+      servedDir = undefined;
+      await agent.stop(AbortSignal.timeout(5000));
+    }
   });
 
   const unreadable: Array<{ row: string; make: () => { bytes: Buffer; uri: string; header?: Partial<ImageHeader> }; reason: RegExp }> = [
