@@ -6,7 +6,8 @@
 //      the one-host ceiling it sets for end to end (two hops);
 //   2. end to end: load generator -> coordinator -> worker processes over real gRPC, NATS publishing -
 //      images/s at saturation, as a ratio of the limit; then again with the images sent by reference
-//      (the worker reads them from a folder it shares with the stations: no image bytes over gRPC);
+//      (the worker reads them from a folder it shares with the stations: no image bytes over gRPC),
+//      and the ceiling the other processes' CPU leaves on this host (a worker as cheap as in process);
 //   3. conveyor latency: stations sending one sheet every few seconds, p50/p95/p99, without and with
 //      a saturating bulk (re-scan) load beside them;
 //   4. coordinator memory while many small images pass through it;
@@ -219,7 +220,14 @@ async function main(options: BenchOptions): Promise<void> {
     result.endToEnd = { ...e2e, ratioToLimit, ratioToSameLane: e2e.imagesPerSecond / sameLane, ratioToOneHostCeiling: ratioToLimit / oneHostCeiling, cpuMsPerImage };
     console.log('2/7 end to end at saturation, images sent by reference (the worker reads them from the shared folder)...');
     const byReference = await saturate(workerMetrics, credit, imagesDir);
-    result.endToEndByReference = { ...byReference, ratioToLimit: byReference.imagesPerSecond / limit.imagesPerSecond, ratioToSameLane: byReference.imagesPerSecond / sameLane };
+    // What the other processes' CPU alone leaves on a shared host: the ratio end to end would reach if the worker
+    // cost no more per image than its lane in process (CPU-bound: throughput ~ 1 / CPU per image).
+    const laneCpu = limit.lanes[options.saturationPriority]?.cpuMsPerImage ?? limit.cpuMsPerImage;
+    const othersCpu = byReference.cpuMsPerImage.coordinator! + byReference.cpuMsPerImage.loadGenerator! + byReference.cpuMsPerImage.natsServer!;
+    const ceilingWithInProcessWorker = (sameLane / limit.imagesPerSecond) * (laneCpu / (laneCpu + othersCpu));
+    result.endToEndByReference = {
+      ...byReference, ratioToLimit: byReference.imagesPerSecond / limit.imagesPerSecond, ratioToSameLane: byReference.imagesPerSecond / sameLane, ceilingWithInProcessWorker,
+    };
 
     const latencyPhase = async (withBulk: boolean) => {
       const stop = new AbortController();
@@ -355,7 +363,7 @@ function printTable(r: Record<string, unknown>): void {
   const limit = r.limit as { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: number; provider: string; device: string; lane: string; lanes: Record<string, { imagesPerSecond: number }> };
   const b1 = r.limitBatch1 as { imagesPerSecond: number };
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; ratioToSameLane: number; ratioToOneHostCeiling: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
-  const byRef = r.endToEndByReference as { imagesPerSecond: number; ratioToLimit: number; ratioToSameLane: number; meanBatch: number; cpuMsPerImage: Record<string, number>; rejections: Record<string, number> };
+  const byRef = r.endToEndByReference as { imagesPerSecond: number; ratioToLimit: number; ratioToSameLane: number; ceilingWithInProcessWorker: number; meanBatch: number; cpuMsPerImage: Record<string, number>; rejections: Record<string, number> };
   const hop = r.transportFloor as { cpuMsPerImage: number; meanBytes: number; oneHostCeiling: number };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   type Rescan = { rows: number; rowsPerSecond: number; ratioToLimit: number; firstRowSeconds: number; steadyRowsPerSecond: number; steadyRatioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } };
@@ -376,6 +384,7 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | one bare gRPC hop, ${f(hop.meanBytes / 1000, 0)} kB image              | ${f(hop.cpuMsPerImage, 2)} CPU ms/img | one-host ceiling (2 hops) ${f(hop.oneHostCeiling, 2)} of limit |
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90), ${f(e2e.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; ${f(e2e.ratioToOneHostCeiling, 2)} of the one-host ceiling |
 | end to end, images sent by reference         | ${f(byRef.imagesPerSecond)} img/s (batch ${f(byRef.meanBatch)}) | ${f(byRef.ratioToLimit, 2)} of limit (target >= 0.90), ${f(byRef.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; worker ${f(byRef.cpuMsPerImage.workers!)} + coordinator ${f(byRef.cpuMsPerImage.coordinator!)} + load generator ${f(byRef.cpuMsPerImage.loadGenerator!)} + nats-server ${f(byRef.cpuMsPerImage.natsServer!)} CPU ms/img${Object.keys(byRef.rejections).length ? `; rejections ${JSON.stringify(byRef.rejections)}` : ''} |
+| by reference, ceiling on this one host       | the coordinator's, stations' and nats-server's CPU alone | ${f(byRef.ceilingWithInProcessWorker, 2)} of limit, with a worker that costs no more per image than in process |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
 | realtime stages p50/p99 ms, no bulk          | ${stages(lat.quiet as never)} | |
