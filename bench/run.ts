@@ -14,8 +14,8 @@
 //   5. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it;
 //   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker under SCHED_IDLE (or at
 //      --bulk-niceness with --no-bulk-idle);
-//   7. separate hosts approximated: the limit and end to end again with the worker alone on half the
-//      cores (taskset) and the coordinator, nats-server and stations on the other half.
+//   7. separate hosts approximated: the limit and end to end (bytes, then by reference) again with the
+//      worker alone on half the cores (taskset) and the coordinator, nats-server and stations on the other half.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -338,8 +338,10 @@ async function main(options: BenchOptions): Promise<void> {
         const isolatedLimit = await measureLimitOnCores(workerCores, imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch });
         const isolated = await startWorker('bench-isolated-worker', workerCores.length, [], workerCores);
         const isolatedE2e = await saturate([isolated.metricsUrl], 4 * options.maxBatch);
+        const isolatedByReference = await saturate([isolated.metricsUrl], 4 * options.maxBatch, imagesDir);
         result.isolatedWorker = {
           workerCores, otherCores, limit: isolatedLimit, endToEnd: isolatedE2e, ratioToLimit: isolatedE2e.imagesPerSecond / isolatedLimit.imagesPerSecond,
+          endToEndByReference: isolatedByReference, byReferenceRatioToLimit: isolatedByReference.imagesPerSecond / isolatedLimit.imagesPerSecond,
         };
       }
     }
@@ -373,7 +375,8 @@ function printTable(r: Record<string, unknown>): void {
 ` : '');
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const split = r.latencySplitWorkers as typeof lat | undefined;
-  const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> } } | undefined;
+  type Saturation = { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
+  const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; byReferenceRatioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: Saturation; endToEndByReference: Saturation } | undefined;
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
@@ -396,7 +399,8 @@ ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
 ` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
 | end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90); coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
-` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
+${iso.endToEndByReference ? `| the same, images sent by reference           | ${f(iso.endToEndByReference.imagesPerSecond)} img/s (batch ${f(iso.endToEndByReference.meanBatch)}); worker ${f(iso.endToEndByReference.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.byReferenceRatioToLimit, 2)} of that limit (target >= 0.90) |
+` : ''}` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
 | coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);
 }
 
