@@ -16,11 +16,13 @@ export interface DecodeLimits {
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxInputPixels: 120_000_000 };
 
+export interface PreprocessOptions extends DecodeLimits {
+  /** Called once libvips is done with the image (decoded, or failed), before the normalization in JS. */
+  onDecoded?: () => void;
+}
+
 export interface PreprocessResult {
   format: ImageFormat;
-  /** Original size of the image. */
-  width: number;
-  height: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function preprocessInto(
   spec: Preprocessing,
   target: Float32Array,
   offset = 0,
-  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+  options: PreprocessOptions = DEFAULT_DECODE_LIMITS,
 ): Promise<PreprocessResult> {
   if (bytes.length === 0) throw new QuicksilverError('IMAGE_EMPTY', 'the image has zero bytes');
   const format = sniffImageFormat(bytes);
@@ -44,27 +46,21 @@ export async function preprocessInto(
   const plane = outW * outH;
   if (offset + 3 * plane > target.length) throw new RangeError('preprocessInto: target tensor too small');
 
-  let width: number;
-  let height: number;
   let pixels: Buffer;
   try {
-    const image = sharp(bytes, { limitInputPixels: false, failOn: 'warning', sequentialRead: true });
-    const meta = await image.metadata();
-    width = meta.width ?? 0;
-    height = meta.height ?? 0;
-    if (width * height > limits.maxInputPixels) {
-      throw new QuicksilverError('IMAGE_TOO_LARGE',
-        `image declares ${width}×${height} = ${(width * height / 1e6).toFixed(1)} MP, over the ${(limits.maxInputPixels / 1e6).toFixed(1)} MP limit`);
-    }
-    pixels = await image
+    // One pass through libvips: sharp refuses an image whose header declares more than the limit before
+    // decoding it (the decompression-bomb guard); only then is the header read again to name its size.
+    pixels = await sharp(bytes, { limitInputPixels: Math.max(1, Math.floor(options.maxInputPixels)), failOn: 'warning', sequentialRead: true })
       .toColourspace('srgb')
       .removeAlpha()
       .resize(outW, outH, { fit: 'fill', kernel })
       .raw()
       .toBuffer();
   } catch (error) {
-    if (error instanceof QuicksilverError) throw error;
+    if (/exceeds pixel limit/i.test((error as Error).message)) throw await tooLarge(bytes, options.maxInputPixels);
     throw new QuicksilverError('IMAGE_CORRUPT', `cannot decode ${format} image: ${(error as Error).message}`, { cause: error });
+  } finally {
+    options.onDecoded?.();
   }
   if (pixels.length !== plane * 3) {
     throw new QuicksilverError('IMAGE_CORRUPT', `decoder returned ${pixels.length} bytes, expected ${plane * 3}`);
@@ -78,7 +74,7 @@ export async function preprocessInto(
     const base = offset + c * plane;
     for (let i = 0, p = src; i < plane; i++, p += 3) target[base + i] = pixels[p]! * scale - shift;
   }
-  return { format, width, height };
+  return { format };
 }
 
 /** Convenience: one image into a fresh tensor of shape [1, 3, H, W]. */
@@ -86,4 +82,10 @@ export async function preprocess(bytes: Uint8Array, spec: Preprocessing, limits?
   const tensor = new Float32Array(3 * spec.resize.width * spec.resize.height);
   await preprocessInto(bytes, spec, tensor, 0, limits);
   return tensor;
+}
+
+async function tooLarge(bytes: Uint8Array, maxInputPixels: number): Promise<QuicksilverError> {
+  const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => ({ width: 0, height: 0 }));
+  const declared = width && height ? `${width}×${height} = ${(width * height / 1e6).toFixed(1)} MP` : 'more pixels than that';
+  return new QuicksilverError('IMAGE_TOO_LARGE', `image declares ${declared}, over the ${(maxInputPixels / 1e6).toFixed(1)} MP limit`);
 }

@@ -24,8 +24,12 @@ export interface DynamicBatcherOptions<TInput, TOutput> {
   maxQueueDelayMicros: number;
   /** Staging buffers (default 3): one runs while the others fill. */
   stagingBuffers?: number;
-  /** Writes `input` into `slot`. A rejection fails this input only (with that error). */
-  prepare(input: TInput, slot: SlotRef): Promise<void>;
+  /**
+   * Writes `input` into `slot`. A rejection fails this input only (with that error). `releasePermit`
+   * hands the limiter's permit back early (e.g. once the decoder is done and only work on the event
+   * loop's thread is left); otherwise it goes back when prepare() settles.
+   */
+  prepare(input: TInput, slot: SlotRef, releasePermit: () => void): Promise<void>;
   /** Copies slot `from` of `buffer` onto slot `to` (to < from), closing a hole. */
   moveSlot(buffer: number, from: number, to: number): void;
   /** Runs slots 0 .. size-1 of `buffer`; one output per slot, in order. A rejection fails the whole batch. */
@@ -212,7 +216,7 @@ export class DynamicBatcher<TInput, TOutput> {
   private async prepare(buffer: StagingBuffer<TInput, TOutput>, entry: Entry<TInput, TOutput>, release: Release): Promise<void> {
     const startedAt = performance.now();
     try {
-      await this.options.prepare(entry.input, { buffer: buffer.id, index: entry.index });
+      await this.options.prepare(entry.input, { buffer: buffer.id, index: entry.index }, release);
       entry.prepareMs = performance.now() - startedAt;
       if (entry.state === 'preparing') {
         entry.state = 'ready';

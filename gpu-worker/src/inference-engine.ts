@@ -411,7 +411,7 @@ export class InferenceEngine implements Component {
           staging,
           batcher: new DynamicBatcher<Uint8Array, BatchOutput>({
             maxBatchSize: batchCapacity, maxQueueDelayMicros, stagingBuffers, limiter,
-            prepare: (image, slot) => this.decodeInto(served, staging[slot.buffer]!, image, slot.index),
+            prepare: (image, slot, releasePermit) => this.decodeInto(served, staging[slot.buffer]!, image, slot.index, releasePermit),
             moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
             run: (buffer, size) => this.runBatch(served, created, buffer, size),
           }),
@@ -495,10 +495,12 @@ export class InferenceEngine implements Component {
 
   // --- hot path -----------------------------------------------------------------------------------
 
-  private async decodeInto(model: ServedModel, staging: Float32Array, image: Uint8Array, slot: number): Promise<void> {
+  /** The decode permit bounds images inside libvips (their decoded pixels, threads); it goes back once
+   *  libvips is done, so the next decode runs while this one is normalized on the event loop's thread. */
+  private async decodeInto(model: ServedModel, staging: Float32Array, image: Uint8Array, slot: number, releasePermit: () => void): Promise<void> {
     const startedAt = performance.now();
     await preprocessInto(image, model.manifest.preprocessing, staging, slot * model.imageSize,
-      { maxInputPixels: this.options.maxInputPixels });
+      { maxInputPixels: this.options.maxInputPixels, onDecoded: releasePermit });
     this.metrics.decodeDuration.observe((performance.now() - startedAt) / 1000);
     this.drift.observeInput(model.manifest, staging, slot * model.imageSize);
   }

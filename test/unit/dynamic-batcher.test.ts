@@ -11,6 +11,8 @@ interface Input {
   /** prepare() waits for this before writing (default: resolves at once). */
   gate?: Promise<void>;
   fail?: boolean;
+  /** prepare() hands its limiter permit back before waiting for the gate (as the engine does once libvips is done). */
+  releaseEarly?: boolean;
 }
 
 function latch(): { promise: Promise<void>; open: () => void } {
@@ -32,7 +34,8 @@ function harness(options: { maxBatchSize: number; maxQueueDelayMicros?: number; 
     maxQueueDelayMicros: options.maxQueueDelayMicros ?? 0,
     stagingBuffers: options.stagingBuffers,
     limiter: options.limiter,
-    async prepare(input, slot) {
+    async prepare(input, slot, releasePermit) {
+      if (input.releaseEarly) releasePermit();
       preparing++;
       maxPreparing = Math.max(maxPreparing, preparing);
       try {
@@ -222,6 +225,22 @@ describe('DynamicBatcher', { timeout: 10_000 }, () => {
     assert.deepEqual(results.map((r) => r.output), inputs.map((i) => i.value * 10));
     assert.ok(h.maxPreparing <= 2, `saw ${h.maxPreparing} concurrent prepares`);
     assert.equal(limiter.inUse, 0);
+  });
+
+  it('a prepare that hands its permit back early lets the next prepare start; the permit is not returned twice', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const h = harness({ maxBatchSize: 4, limiter });
+    const tail = latch();
+    const first = h.batcher.submit({ value: 1, gate: tail.promise, releaseEarly: true });
+    const second = h.batcher.submit({ value: 2, gate: sleep(5).then(() => undefined) });
+    const third = h.batcher.submit({ value: 3, gate: sleep(5).then(() => undefined) });
+    await sleep(20);
+    assert.deepEqual(h.events.filter((e) => e.startsWith('prepare')), ['prepare 1', 'prepare 2', 'prepare 3'], 'the others prepared while the first was still finishing');
+    assert.equal(limiter.inUse, 0, 'the early release and the one when prepare() settles count once');
+    tail.open();
+    assert.deepEqual((await Promise.all([first, second, third])).map((r) => r.output), [10, 20, 30]);
+    assert.equal(limiter.inUse, 0);
+    assert.equal(h.maxPreparing, 2, 'one permit: besides the released one, one prepare at a time');
   });
 
   it('close() drains queued work without waiting out the delay, then refuses new work', async () => {
