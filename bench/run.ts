@@ -224,7 +224,8 @@ async function main(options: BenchOptions): Promise<void> {
     // cost no more per image than its lane in process (CPU-bound: throughput ~ 1 / CPU per image).
     const laneCpu = limit.lanes[options.saturationPriority]?.cpuMsPerImage ?? limit.cpuMsPerImage;
     const othersCpu = byReference.cpuMsPerImage.coordinator! + byReference.cpuMsPerImage.loadGenerator! + byReference.cpuMsPerImage.natsServer!;
-    const ceilingWithInProcessWorker = (sameLane / limit.imagesPerSecond) * (laneCpu / (laneCpu + othersCpu));
+    // Only where the engine is CPU-bound (cpu provider): with a GPU the lane's rate is not 1 / its CPU.
+    const ceilingWithInProcessWorker = limit.provider === 'cpu' ? (sameLane / limit.imagesPerSecond) * (laneCpu / (laneCpu + othersCpu)) : undefined;
     result.endToEndByReference = {
       ...byReference, ratioToLimit: byReference.imagesPerSecond / limit.imagesPerSecond, ratioToSameLane: byReference.imagesPerSecond / sameLane, ceilingWithInProcessWorker,
     };
@@ -365,7 +366,7 @@ function printTable(r: Record<string, unknown>): void {
   const limit = r.limit as { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: number; provider: string; device: string; lane: string; lanes: Record<string, { imagesPerSecond: number }> };
   const b1 = r.limitBatch1 as { imagesPerSecond: number };
   const e2e = r.endToEnd as { imagesPerSecond: number; ratioToLimit: number; ratioToSameLane: number; ratioToOneHostCeiling: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
-  const byRef = r.endToEndByReference as { imagesPerSecond: number; ratioToLimit: number; ratioToSameLane: number; ceilingWithInProcessWorker: number; meanBatch: number; cpuMsPerImage: Record<string, number>; rejections: Record<string, number> };
+  const byRef = r.endToEndByReference as { imagesPerSecond: number; ratioToLimit: number; ratioToSameLane: number; ceilingWithInProcessWorker?: number; meanBatch: number; cpuMsPerImage: Record<string, number>; rejections: Record<string, number> };
   const hop = r.transportFloor as { cpuMsPerImage: number; meanBytes: number; oneHostCeiling: number };
   const lat = r.latency as { quiet: { p50Ms: number; p95Ms: number; p99Ms: number; images: number }; withBulk: { p50Ms: number; p95Ms: number; p99Ms: number; images: number; bulkImagesPerSecond: number }; p99Ratio: number };
   type Rescan = { rows: number; rowsPerSecond: number; ratioToLimit: number; firstRowSeconds: number; steadyRowsPerSecond: number; steadyRatioToLimit: number; conveyorP99RatioToQuiet: number; conveyorDuringRescan: { images: number; p50Ms: number; p95Ms: number; p99Ms: number } };
@@ -375,7 +376,7 @@ function printTable(r: Record<string, unknown>): void {
 ` : '');
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const split = r.latencySplitWorkers as typeof lat | undefined;
-  type Saturation = { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number> };
+  type Saturation = { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number>; rejections?: Record<string, number> };
   const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; byReferenceRatioToLimit: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: Saturation; endToEndByReference: Saturation } | undefined;
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
@@ -384,10 +385,10 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 |----------------------------------------------|------------------|-------------------------|
 | in-process limit (tuned batch)               | ${f(limit.imagesPerSecond)} img/s (batch ${f(limit.meanBatch)}, ${limit.lane} lane) | 1.00; lanes ${Object.entries(limit.lanes).map(([l, v]) => `${l} ${f(v.imagesPerSecond)}`).join(', ')} img/s |
 | in-process, max batch 1                      | ${f(b1.imagesPerSecond)} img/s     | ${f(b1.imagesPerSecond / limit.imagesPerSecond, 2)} of tuned |
-| one bare gRPC hop, ${f(hop.meanBytes / 1000, 0)} kB image              | ${f(hop.cpuMsPerImage, 2)} CPU ms/img | one-host ceiling (2 hops) ${f(hop.oneHostCeiling, 2)} of limit |
+| one bare gRPC hop, ${f(hop.meanBytes / 1000, 0)} kB image              | ${f(hop.cpuMsPerImage, 2)} CPU ms/img | one-host ceiling of the two hops alone ${f(hop.oneHostCeiling, 2)} of limit |
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90), ${f(e2e.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; ${f(e2e.ratioToOneHostCeiling, 2)} of the one-host ceiling |
 | end to end, images sent by reference         | ${f(byRef.imagesPerSecond)} img/s (batch ${f(byRef.meanBatch)}) | ${f(byRef.ratioToLimit, 2)} of limit (target >= 0.90), ${f(byRef.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; worker ${f(byRef.cpuMsPerImage.workers!)} + coordinator ${f(byRef.cpuMsPerImage.coordinator!)} + load generator ${f(byRef.cpuMsPerImage.loadGenerator!)} + nats-server ${f(byRef.cpuMsPerImage.natsServer!)} CPU ms/img${Object.keys(byRef.rejections).length ? `; rejections ${JSON.stringify(byRef.rejections)}` : ''} |
-| by reference, ceiling on this one host       | the coordinator's, stations' and nats-server's CPU alone | ${f(byRef.ceilingWithInProcessWorker, 2)} of limit, with a worker that costs no more per image than in process |
+| by reference, one-host ceiling of the others | coordinator + stations + nats-server CPU (cpu provider only) | ${byRef.ceilingWithInProcessWorker === undefined ? 'n/a' : f(byRef.ceilingWithInProcessWorker, 2)} of limit, with a worker that costs no more per image than in process |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
 | realtime stages p50/p99 ms, no bulk          | ${stages(lat.quiet as never)} | |
@@ -399,7 +400,7 @@ ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${
 | split workers: stages p50/p99 ms, bulk beside | ${stages(split.withBulk as never)} | |
 ` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
 | end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90); coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
-${iso.endToEndByReference ? `| the same, images sent by reference           | ${f(iso.endToEndByReference.imagesPerSecond)} img/s (batch ${f(iso.endToEndByReference.meanBatch)}); worker ${f(iso.endToEndByReference.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.byReferenceRatioToLimit, 2)} of that limit (target >= 0.90) |
+${iso.endToEndByReference ? `| the same, images sent by reference           | ${f(iso.endToEndByReference.imagesPerSecond)} img/s (batch ${f(iso.endToEndByReference.meanBatch)}); worker ${f(iso.endToEndByReference.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.byReferenceRatioToLimit, 2)} of that limit (target >= 0.90)${Object.keys(iso.endToEndByReference.rejections ?? {}).length ? `; rejections ${JSON.stringify(iso.endToEndByReference.rejections)}` : ''} |
 ` : ''}` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
 | coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);
 }

@@ -90,6 +90,8 @@ interface TrackedImage {
   sendBytes?: boolean;
   /** The current attempt went by reference. */
   sentByReference?: boolean;
+  /** An earlier attempt sent the bytes: the coordinator may answer this key from its cache, so it proves nothing as a probe. */
+  bytesSentBefore?: boolean;
   /** Resend timer (backoff) or verdict deadline (awaiting). */
   timer?: NodeJS.Timeout;
 }
@@ -339,6 +341,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     try {
       const imageUri = this.referenceFor(image);
       image.sentByReference = imageUri !== undefined;
+      if (!imageUri) image.bytesSentBefore = true;
       if (imageUri) await session.send({ header: { ...image.header, imageUri } });
       else await sendImage(session, image.header, image.entry.imagePath, { chunkBytes: CHUNK_BYTES, signal: upload.signal, onRead: this.deps.onRead });
       if (image.state !== 'uploading') return;
@@ -366,6 +369,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
       // One probe at a time: storage that is still broken costs one fallback, not one per image in flight.
       const probe = this.referenceProbe;
       if (probe !== undefined && probe !== image.header.idempotencyKey && this.images.has(probe)) return undefined;
+      if (image.bytesSentBefore) return undefined;
       this.referenceProbe = image.header.idempotencyKey;
     }
     return `${prefix}${prefix.endsWith('/') ? '' : '/'}${basename(image.entry.imagePath)}`;
@@ -377,7 +381,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     const pauseMs = this.options.referencePauseMs;
     this.referencesPausedUntil = performance.now() + pauseMs;
     this.referencesUnconfirmed = true;
-    this.referenceProbe = undefined;
+    // A probe still out by reference stays the probe: its verdict can still resume references.
+    if (this.referenceProbe === image.header.idempotencyKey) this.referenceProbe = undefined;
     this.logger.warn({ fileName: image.header.fileName, reason, pauseMs },
       'image by reference unreadable or unanswered: sending its bytes (check spoolUriPrefix and the workers\' referenceAllowedRoots and mounts)');
   }

@@ -17,7 +17,8 @@ export interface DecodeLimits {
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxInputPixels: 120_000_000 };
 
 export interface PreprocessOptions extends DecodeLimits {
-  /** Called once libvips is done with the image (decoded, or failed), before the normalization in JS. */
+  /** Called once libvips is done with the image (decoded, refused or failed), before the normalization in JS;
+   *  not called when the bytes are refused before they reach libvips (empty, not an image). */
   onDecoded?: () => void;
 }
 

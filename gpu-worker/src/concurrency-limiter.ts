@@ -6,7 +6,7 @@
 // only with normal work already running.
 export type Release = () => void;
 
-/** What a DynamicBatcher needs from a limiter. */
+/** What a DynamicBatcher needs from a limiter. A release may be called more than once; only the first counts. */
 export interface PermitSource {
   acquire(): Promise<Release>;
 }

@@ -496,7 +496,8 @@ export class InferenceEngine implements Component {
   // --- hot path -----------------------------------------------------------------------------------
 
   /** The decode permit bounds images inside libvips (their decoded pixels, threads); it goes back once
-   *  libvips is done, so the next decode runs while this one is normalized on the event loop's thread. */
+   *  libvips is done (the next decode then starts right after this one's normalization, before its drift
+   *  statistics and the batch bookkeeping). */
   private async decodeInto(model: ServedModel, staging: Float32Array, image: Uint8Array, slot: number, releasePermit: () => void): Promise<void> {
     const startedAt = performance.now();
     await preprocessInto(image, model.manifest.preprocessing, staging, slot * model.imageSize,

@@ -93,7 +93,12 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
     // `servedDir` is set: then it serves the files there (storage that came back).
     hung = createServer((request, response) => {
       const name = request.url?.match(/^\/served\/([0-9a-f]{64}\.img)$/)?.[1];
-      if (name && servedDir) response.end(readFileSync(join(servedDir, name)));
+      if (!name || !servedDir) return;
+      try {
+        response.end(readFileSync(join(servedDir, name)));
+      } catch {
+        response.writeHead(404).end();
+      }
     });
     hung.on('connection', (socket) => hungSockets.add(socket));
     await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));

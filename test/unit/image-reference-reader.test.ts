@@ -28,7 +28,7 @@ it(`refuses references at once while ${MAX_STUCK_READS} abandoned reads are stuc
   hangNext = false;
   const started = performance.now();
   await assert.rejects(reader.read(reference('refused')), unreadable(new RegExp(`${MAX_STUCK_READS} earlier reads by reference are still stuck past 100 ms.*refused\\.img not tried`)));
-  assert.ok(performance.now() - started < 50, 'refused at once, not after another timeout');
+  assert.ok(performance.now() - started < 100, 'refused at once, not after another timeout of 100 ms');
   assert.equal(hanging.length, MAX_STUCK_READS, 'the refused reference was not read');
 
   // The share answers again: the stuck reads end, and references are read again.
