@@ -309,9 +309,9 @@ async function main(options: BenchOptions): Promise<void> {
       const bulkPriority = options.bulkIdle ? ['--idle-scheduling'] : ['--niceness', String(options.bulkNiceness)];
       console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${bulkWorkerPriority(options)}...`);
       for (const worker of workers.splice(0)) await processes.stop(worker);
-      const cores = availableParallelism();
-      workers.push((await startWorker('bench-conveyor-worker', cores, ['--priorities', 'realtime'])).worker);
-      workers.push((await startWorker('bench-bulk-worker', cores, ['--priorities', 'bulk', ...bulkPriority])).worker);
+      // Their default decodes (0): the cores each, one more on the bulk-only worker.
+      workers.push((await startWorker('bench-conveyor-worker', 0, ['--priorities', 'realtime'])).worker);
+      workers.push((await startWorker('bench-bulk-worker', 0, ['--priorities', 'bulk', ...bulkPriority])).worker);
       const splitQuiet = await latencyPhase(false);
       const splitBusy = await latencyPhase(true);
       result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };

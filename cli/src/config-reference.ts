@@ -15,7 +15,6 @@ const sections: { title: string; command: string; schema: FlatSchema; prefix: st
 
 const dynamicDefaults: Record<string, string> = {
   'QS_WORKER_WORKER_ID': '`<hostname>-<pid>`',
-  'QS_WORKER_DECODE_CONCURRENCY': 'number of CPU cores',
   'QS_AGENT_STATION_ID': 'host name, sanitized',
 };
 

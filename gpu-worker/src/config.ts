@@ -1,5 +1,5 @@
 // gpu-worker configuration (env prefix QS_WORKER). Every field: default + description.
-import { cpus, hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import { UrlPrefixSchema } from '../../common/src/rescan/image-uri.js';
 import { clientSecurityFields, natsSecurityFields } from '../../common/src/security-config.js';
@@ -26,7 +26,7 @@ export const WorkerConfigSchema = z.object({
   niceness: z.number().int().min(0).max(19).default(0).describe('Linux: nice value of the whole worker process, every thread (those started later inherit it); e.g. 10 for a bulk-only worker sharing cores with a realtime one, where idleScheduling is not available (0 = unchanged)'),
   idleScheduling: z.boolean().default(false).describe('Linux: run every thread of the worker under SCHED_IDLE (util-linux chrt), so it gets only CPU time no other process wants; stronger than niceness 19, for a bulk-only worker sharing cores with a realtime one (docs/performance.md)'),
   maxInFlight: z.number().int().min(0).default(0).describe('tasks the coordinator may have outstanding here (0 = 3 x maxBatchSize: two batches of bulk work plus room for conveyor images)'),
-  decodeConcurrency: z.number().int().min(1).default(Math.max(1, cpus().length)).describe('images decoded in parallel (default: cores)'),
+  decodeConcurrency: z.number().int().min(0).default(0).describe('images decoded in parallel (0 = the cores this process may use; one more on a bulk-only worker, which keeps no core free for conveyor sheets: +2 to 9 % on 2 cores, docs/performance.md)'),
   intraOpThreads: z.number().int().min(0).default(0).describe('onnxruntime intra-op threads (0 = onnxruntime default)'),
   intraOpSpinning: z.boolean().default(false).describe('onnxruntime pool threads spin-wait between runs (costs CPU that decoding needs; true only with spare cores)'),
   modelThreads: z.boolean().default(true).describe('model runs in threads of their own, one session per lane, so a run never blocks the event loop; on webgpu one run at a time (false: in the event loop thread, one session per model)'),
@@ -54,3 +54,9 @@ export const WorkerConfigSchema = z.object({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+/** decodeConcurrency as configured, or for 0 the cores this process may use, plus one on a bulk-only worker. */
+export function resolveDecodeConcurrency(config: Pick<WorkerConfig, 'decodeConcurrency' | 'priorities'>, cores = availableParallelism()): number {
+  if (config.decodeConcurrency > 0) return config.decodeConcurrency;
+  return Math.max(1, cores) + (config.priorities.includes('realtime') ? 0 : 1);
+}

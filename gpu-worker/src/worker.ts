@@ -7,7 +7,7 @@ import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
-import type { WorkerConfig } from './config.js';
+import { resolveDecodeConcurrency, type WorkerConfig } from './config.js';
 import { idleProcess, niceProcess } from './cpu-priority.js';
 import { ImageReferenceReader } from './image-reference-reader.js';
 import { InferenceEngine } from './inference-engine.js';
@@ -28,7 +28,7 @@ export class Worker implements Component {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros, realtimeMaxQueueDelayMicros: config.realtimeMaxQueueDelayMicros,
-      decodeConcurrency: config.decodeConcurrency, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
+      decodeConcurrency: resolveDecodeConcurrency(config), driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
       // A thread cannot be niced below the process without privileges: bulk runs are at least as nice as the process.
       modelThreads: config.modelThreads, bulkRunNiceness: Math.max(config.bulkRunNiceness, config.niceness), maxInputPixels: config.maxInputPixels,
       lanes: config.priorities,

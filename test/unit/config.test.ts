@@ -42,3 +42,13 @@ describe('config loading', { timeout: 5000 }, () => {
     assert.throws(() => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { file }), /unknown field 'maxQueuedTask'/);
   });
 });
+
+describe('worker decodeConcurrency', { timeout: 5000 }, () => {
+  it('0 means the cores, one more on a bulk-only worker; a set value is kept', async () => {
+    const { resolveDecodeConcurrency } = await import('../../gpu-worker/src/config.js');
+    assert.equal(resolveDecodeConcurrency({ decodeConcurrency: 0, priorities: ['realtime', 'bulk'] }, 4), 4);
+    assert.equal(resolveDecodeConcurrency({ decodeConcurrency: 0, priorities: ['realtime'] }, 2), 2);
+    assert.equal(resolveDecodeConcurrency({ decodeConcurrency: 0, priorities: ['bulk'] }, 4), 5, 'a bulk-only worker keeps no core free for conveyor sheets');
+    assert.equal(resolveDecodeConcurrency({ decodeConcurrency: 3, priorities: ['bulk'] }, 16), 3);
+  });
+});
