@@ -58,6 +58,7 @@ export async function preprocessInto(
       .raw()
       .toBuffer();
   } catch (error) {
+    // sharp's wording for limitInputPixels: "Input image exceeds pixel limit".
     if (/exceeds pixel limit/i.test((error as Error).message)) throw await tooLarge(bytes, options.maxInputPixels);
     throw new QuicksilverError('IMAGE_CORRUPT', `cannot decode ${format} image: ${(error as Error).message}`, { cause: error });
   } finally {
@@ -85,8 +86,11 @@ export async function preprocess(bytes: Uint8Array, spec: Preprocessing, limits?
   return tensor;
 }
 
+/** The reason for an image sharp refused by its pixel limit, naming the size its header declares. */
 async function tooLarge(bytes: Uint8Array, maxInputPixels: number): Promise<QuicksilverError> {
   const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => ({ width: 0, height: 0 }));
-  const declared = width && height ? `${width}×${height} = ${(width * height / 1e6).toFixed(1)} MP` : 'more pixels than that';
-  return new QuicksilverError('IMAGE_TOO_LARGE', `image declares ${declared}, over the ${(maxInputPixels / 1e6).toFixed(1)} MP limit`);
+  const limit = `${(maxInputPixels / 1e6).toFixed(1)} MP limit`;
+  return new QuicksilverError('IMAGE_TOO_LARGE', width && height
+    ? `image declares ${width}×${height} = ${(width * height / 1e6).toFixed(1)} MP, over the ${limit}`
+    : `image declares more pixels than the ${limit}`);
 }

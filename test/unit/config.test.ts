@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { loadConfig } from '../../common/src/config.js';
 import { QuicksilverError } from '../../common/src/errors.js';
 import { COORDINATOR_ENV_PREFIX, CoordinatorConfigSchema } from '../../coordinator/src/config.js';
+import { resolveDecodeConcurrency } from '../../gpu-worker/src/config.js';
 
 describe('config loading', { timeout: 5000 }, () => {
   it('merges defaults < file < env < flags', () => {
@@ -44,8 +45,7 @@ describe('config loading', { timeout: 5000 }, () => {
 });
 
 describe('worker decodeConcurrency', { timeout: 5000 }, () => {
-  it('0 means the cores, one more on a bulk-only worker; a set value is kept', async () => {
-    const { resolveDecodeConcurrency } = await import('../../gpu-worker/src/config.js');
+  it('0 means the cores, one more on a bulk-only worker; a set value is kept', () => {
     assert.equal(resolveDecodeConcurrency({ decodeConcurrency: 0, priorities: ['realtime', 'bulk'] }, 4), 4);
     assert.equal(resolveDecodeConcurrency({ decodeConcurrency: 0, priorities: ['realtime'] }, 2), 2);
     assert.equal(resolveDecodeConcurrency({ decodeConcurrency: 0, priorities: ['bulk'] }, 4), 5, 'a bulk-only worker keeps no core free for conveyor sheets');
