@@ -30,11 +30,11 @@ import { NatsServerProcess } from '../common/src/nats-server-process.js';
 import { repoRoot } from '../common/src/paths.js';
 import { renderSheet } from '../common/src/synth/index.js';
 import { allowedCores, pinProcess, tasksetAvailable } from './cpu-affinity.js';
-import { measureLimit, type LimitOptions, type LimitResult } from './limit.js';
+import type { LimitOptions, LimitResult } from './limit.js';
 import { rescanArchive, runRescanPhase } from './rescan-phase.js';
 import { processCpuSeconds } from './process-cpu.js';
 import { measureTransportFloor } from './transport-floor.js';
-import { percentile, runStation, runStationInChild, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
+import { percentile, runStation, runStationInChild, startStationInChild, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
 interface BenchOptions {
   images?: string;
@@ -101,15 +101,19 @@ async function loadImages(options: BenchOptions): Promise<BenchImage[]> {
   return images;
 }
 
-/** The limit (bench/limit.ts) in a child process that runs on `cores` only. */
-async function measureLimitOnCores(cores: number[], imagesDir: string, options: LimitOptions): Promise<LimitResult> {
-  const child = spawn('taskset', ['--cpu-list', cores.join(','), process.execPath, ...SERVICE_NODE_FLAGS,
-    new URL('./limit-child.js', import.meta.url).pathname, JSON.stringify({ ...options, imagesDir })], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * The limit (bench/limit.ts) in a child process of its own, with the workers' node flags; on `cores` only when
+ * given. The bench process then holds none of its engine, heap or threads while it generates the load end to end.
+ */
+async function measureLimitInChild(imagesDir: string, options: LimitOptions, cores?: number[]): Promise<LimitResult> {
+  const command = [process.execPath, ...SERVICE_NODE_FLAGS, new URL('./limit-child.js', import.meta.url).pathname, JSON.stringify({ ...options, imagesDir })];
+  const child = cores ? spawn('taskset', ['--cpu-list', cores.join(','), ...command], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (data: Buffer) => { stdout += data.toString(); });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   const last = stdout.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !last.startsWith('{')) throw new Error(`the limit on cores ${cores.join(',')} failed (exit code ${code}): ${stdout.slice(-500)}`);
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`the limit${cores ? ` on cores ${cores.join(',')}` : ''} failed (exit code ${code}): ${stdout.slice(-500)}`);
   return JSON.parse(last) as LimitResult;
 }
 
@@ -143,9 +147,9 @@ async function main(options: BenchOptions): Promise<void> {
 
     console.log('1/7 in-process limit (tuned batching, bulk and realtime lanes)...');
     const limitOptions = { total: options.total, queueDelayUs: options.queueDelayUs, providers: options.providers };
-    const limit = await measureLimit(images, { ...limitOptions, maxBatchSize: options.maxBatch });
+    const limit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch });
     console.log(`    batch 1 (${limit.lane} lane)...`);
-    const limitBatch1 = await measureLimit(images, { ...limitOptions, maxBatchSize: 1, lane: limit.lane });
+    const limitBatch1 = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: 1, lane: limit.lane });
     result.limit = limit;
     result.limitBatch1 = limitBatch1;
     console.log('    one bare gRPC hop (transport floor)...');
@@ -181,33 +185,38 @@ async function main(options: BenchOptions): Promise<void> {
 
     const coordinatorMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     /**
-     * Two bulk stations keep `credit` images in flight through the coordinator until `options.total` verdicts;
+     * Two bulk stations (one load-generator process) keep `credit` images in flight each through the coordinator until `options.total` verdicts;
      * with `referenceDir` they send the images by reference (the workers read them there) instead of their bytes.
      */
     const saturate = async (workerMetricsUrls: string[], credit: number, referenceDir?: string) => {
       const cpuSeconds = async () => ({
         coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),
         workers: (await Promise.all(workerMetricsUrls.map(scrape))).reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
-        loadGenerator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
         natsServer: processCpuSeconds(nats.pid!),
       });
+      // The load generator: one process (the service processes' node flags, none of the bench's heap) with two
+      // stations, started once it has its images.
+      const generator = startStationInChild({
+        address, stationId: 'sat', stations: 2, imagesDir, priority: options.saturationPriority === 'bulk' ? 'PRIORITY_BULK' : 'PRIORITY_REALTIME', inFlight: credit, total: options.total / 2, referenceDir,
+      });
+      await generator.ready;
       const cpuBefore = await cpuSeconds();
       const started = performance.now();
-      const saturation = await Promise.all([0, 1].map((s) => runStation({
-        address, stationId: `sat-${s}`, images, priority: options.saturationPriority === 'bulk' ? 'PRIORITY_BULK' : 'PRIORITY_REALTIME', inFlight: credit, total: options.total / 2, referenceDir,
-      })));
+      generator.go();
+      const saturation = await generator.result;
       const seconds = (performance.now() - started) / 1000;
-      const verdicts = saturation.reduce((a, r) => a + r.verdicts, 0);
-      const cpuAfter = await cpuSeconds();
+      const verdicts = saturation.verdicts;
+      const cpuAfter = { ...await cpuSeconds(), loadGenerator: saturation.cpuSeconds };
+      const cpuBeforeAll = { ...cpuBefore, loadGenerator: 0 };
       const batchText = (await Promise.all(workerMetricsUrls.map(scrape))).join('\n');
       return {
         imagesPerSecond: verdicts / seconds,
         verdicts,
-        rejections: Object.assign({}, ...saturation.map((r) => r.rejections)) as Record<string, number>,
+        rejections: saturation.rejections,
         meanBatch: metricValue(batchText, 'quicksilver_worker_batch_size_sum') / Math.max(1, metricValue(batchText, 'quicksilver_worker_batch_size_count')),
         batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
         cpuMsPerImage: Object.fromEntries(Object.entries(cpuAfter).map(([name, value]) =>
-          [name, (1000 * (value - cpuBefore[name as keyof typeof cpuBefore])) / Math.max(1, verdicts)])),
+          [name, (1000 * (value - cpuBeforeAll[name as keyof typeof cpuBeforeAll])) / Math.max(1, verdicts)])),
       };
     };
 
@@ -336,7 +345,7 @@ async function main(options: BenchOptions): Promise<void> {
         console.log(`7/7 limit and end to end with the worker alone on cores ${workerCores.join(',')}, everything else on ${otherCores.join(',')}...`);
         for (const worker of workers.splice(0)) await processes.stop(worker);
         for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, otherCores);
-        const isolatedLimit = await measureLimitOnCores(workerCores, imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch });
+        const isolatedLimit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch }, workerCores);
         const isolated = await startWorker('bench-isolated-worker', workerCores.length, [], workerCores);
         const isolatedE2e = await saturate([isolated.metricsUrl], 4 * options.maxBatch);
         const isolatedByReference = await saturate([isolated.metricsUrl], 4 * options.maxBatch, imagesDir);

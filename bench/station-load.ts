@@ -9,6 +9,7 @@ import { CHUNK_BYTES, channelOptions, grpc, inspectionProto } from '../common/sr
 import type { InspectRequest } from '../common/src/generated/quicksilver/v1/InspectRequest.js';
 import type { InspectResponse__Output } from '../common/src/generated/quicksilver/v1/InspectResponse.js';
 import { sniffImageFormat } from '../common/src/image-format.js';
+import { SERVICE_NODE_FLAGS } from '../common/src/node-flags.js';
 
 export interface BenchImage {
   name: string;
@@ -28,6 +29,8 @@ export interface StationResult {
   stagesMs: Record<StageName, number[]>;
   verdicts: number;
   rejections: Record<string, number>;
+  /** CPU seconds (user + system) of this station's process from its first image to its last answer. */
+  cpuSeconds: number;
 }
 
 export const STAGES = ['upload', 'queue', 'transfer', 'workerQueue', 'decode', 'inference'] as const;
@@ -56,7 +59,8 @@ export async function runStation(options: StationOptions): Promise<StationResult
   const client = new inspectionProto.Inspection(options.address, grpc.credentials.createInsecure(), { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
   const call = client.Inspect();
   const pending = new Map<string, number>();
-  const result: StationResult = { latenciesMs: [], stagesMs: { upload: [], queue: [], transfer: [], workerQueue: [], decode: [], inference: [] }, verdicts: 0, rejections: {} };
+  const result: StationResult = { latenciesMs: [], stagesMs: { upload: [], queue: [], transfer: [], workerQueue: [], decode: [], inference: [] }, verdicts: 0, rejections: {}, cpuSeconds: 0 };
+  const cpuAtStart = process.cpuUsage();
   let sent = 0;
   let answered = 0;
   let done: () => void = () => {};
@@ -123,6 +127,8 @@ export async function runStation(options: StationOptions): Promise<StationResult
   }
   options.signal?.addEventListener('abort', () => { if (pending.size === 0) done(); }, { once: true });
   await finished;
+  const cpu = process.cpuUsage(cpuAtStart);
+  result.cpuSeconds = (cpu.user + cpu.system) / 1e6;
   clearTimeout(pacer);
   call.end();
   client.close();
@@ -135,14 +141,39 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** runStation() in a child process of its own (bench/station-child.ts); aborting `signal` stops it. */
-export function runStationInChild(options: Omit<StationOptions, 'images' | 'signal'> & { imagesDir: string }, signal: AbortSignal): Promise<StationResult> {
-  const child = fork(new URL('./station-child.js', import.meta.url), [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export interface StationChild {
+  /** Resolves once the child has loaded its images and waits for go(). */
+  ready: Promise<void>;
+  go(): void;
+  result: Promise<StationResult>;
+}
+
+/**
+ * runStation() in a child process of its own (bench/station-child.ts), as an agent on its own host would run,
+ * with the service processes' node flags (`stations` of them in that process, each with `total` images); it
+ * starts sending on go(). Aborting `signal` stops it.
+ */
+export function startStationInChild(options: Omit<StationOptions, 'images' | 'signal'> & { imagesDir: string; stations?: number }, signal?: AbortSignal): StationChild {
+  const child = fork(new URL('./station-child.js', import.meta.url), [JSON.stringify(options)],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...SERVICE_NODE_FLAGS] });
   const stop = () => child.send('stop');
-  if (signal.aborted) stop();
-  else signal.addEventListener('abort', stop, { once: true });
-  return new Promise((resolve, reject) => {
-    child.once('message', (result) => resolve(result as StationResult));
+  if (signal?.aborted) stop();
+  else signal?.addEventListener('abort', stop, { once: true });
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const result = new Promise<StationResult>((resolve, reject) => {
+    child.on('message', (message) => {
+      if (message === 'ready') onReady();
+      else resolve(message as StationResult);
+    });
     child.once('exit', (code) => reject(new Error(`bench station process exited with code ${code} before reporting`)));
   });
+  return { ready: Promise.race([ready, result.then(() => undefined)]), go: () => child.send('go'), result };
+}
+
+/** A station in a child process that starts as soon as it is ready. */
+export function runStationInChild(options: Omit<StationOptions, 'images' | 'signal'> & { imagesDir: string }, signal: AbortSignal): Promise<StationResult> {
+  const station = startStationInChild(options, signal);
+  void station.ready.then(() => station.go(), () => undefined);
+  return station.result;
 }
