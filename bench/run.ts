@@ -121,6 +121,27 @@ async function scrape(url: string): Promise<string> {
   return (await fetch(url)).text();
 }
 
+/** V8 collections of one process from its default metrics: count and seconds, by kind (major, minor, incremental). */
+function gcByKind(text: string): Record<string, { count: number; seconds: number }> {
+  const byKind: Record<string, { count: number; seconds: number }> = {};
+  for (const line of text.split('\n')) {
+    const match = /^nodejs_gc_duration_seconds_(sum|count)\{[^}]*\bkind="(\w+)"[^}]*\} (\S+)$/.exec(line);
+    if (!match) continue;
+    const entry = (byKind[match[2]!] ??= { count: 0, seconds: 0 });
+    if (match[1] === 'sum') entry.seconds += Number(match[3]);
+    else entry.count += Number(match[3]);
+  }
+  return byKind;
+}
+
+/** Collections that happened between two gcByKind() readings, per image: count and CPU-side pause ms, by kind. */
+function gcPerImage(before: ReturnType<typeof gcByKind>, after: ReturnType<typeof gcByKind>, images: number) {
+  return Object.fromEntries(Object.entries(after).map(([kind, { count, seconds }]) => [kind, {
+    collections: count - (before[kind]?.count ?? 0),
+    msPerImage: (1000 * (seconds - (before[kind]?.seconds ?? 0))) / Math.max(1, images),
+  }]));
+}
+
 function metricValue(text: string, name: string): number {
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) sum += Number(line.split(' ').pop());
@@ -189,11 +210,18 @@ async function main(options: BenchOptions): Promise<void> {
      * with `referenceDir` they send the images by reference (the workers read them there) instead of their bytes.
      */
     const saturate = async (workerMetricsUrls: string[], credit: number, referenceDir?: string) => {
-      const cpuSeconds = async () => ({
-        coordinator: metricValue(await scrape(coordinatorMetricsUrl), 'process_cpu_seconds_total'),
-        workers: (await Promise.all(workerMetricsUrls.map(scrape))).reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
-        natsServer: processCpuSeconds(nats.pid!),
-      });
+      const gc = { coordinator: {} as ReturnType<typeof gcByKind>, worker: {} as ReturnType<typeof gcByKind> };
+      const cpuSeconds = async () => {
+        const coordinatorText = await scrape(coordinatorMetricsUrl);
+        const workerTexts = await Promise.all(workerMetricsUrls.map(scrape));
+        gc.coordinator = gcByKind(coordinatorText);
+        gc.worker = gcByKind(workerTexts[0] ?? '');
+        return {
+          coordinator: metricValue(coordinatorText, 'process_cpu_seconds_total'),
+          workers: workerTexts.reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
+          natsServer: processCpuSeconds(nats.pid!),
+        };
+      };
       // The load generator: one process (the service processes' node flags, none of the bench's heap) with two
       // stations, started once it has its images.
       const generator = startStationInChild({
@@ -201,6 +229,7 @@ async function main(options: BenchOptions): Promise<void> {
       });
       await generator.ready;
       const cpuBefore = await cpuSeconds();
+      const gcBefore = { ...gc };
       const started = performance.now();
       generator.go();
       const saturation = await generator.result;
@@ -217,6 +246,8 @@ async function main(options: BenchOptions): Promise<void> {
         batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
         cpuMsPerImage: Object.fromEntries(Object.entries(cpuAfter).map(([name, value]) =>
           [name, (1000 * (value - cpuBeforeAll[name as keyof typeof cpuBeforeAll])) / Math.max(1, verdicts)])),
+        // V8's collections in the coordinator and the (first) worker while the load ran (pause time, not the concurrent marking threads).
+        gc: { coordinator: gcPerImage(gcBefore.coordinator, gc.coordinator, verdicts), worker: gcPerImage(gcBefore.worker, gc.worker, verdicts) },
       };
     };
 
@@ -387,7 +418,9 @@ function printTable(r: Record<string, unknown>): void {
 ` : '');
   const stages = (phase: { stages: Record<string, { p50Ms: number; p99Ms: number }> }) => STAGES.map((s) => `${s} ${f(phase.stages[s]!.p50Ms, 0)}/${f(phase.stages[s]!.p99Ms, 0)}`).join(', ');
   const split = r.latencySplitWorkers as typeof lat | undefined;
-  type Saturation = { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number>; rejections?: Record<string, number> };
+  type GcPerImage = Record<string, { collections: number; msPerImage: number }>;
+  type Saturation = { imagesPerSecond: number; meanBatch: number; cpuMsPerImage: Record<string, number>; rejections?: Record<string, number>; gc?: { coordinator: GcPerImage; worker: GcPerImage } };
+  const gcText = (gc: GcPerImage | undefined) => ['major', 'minor'].map((kind) => `${gc?.[kind]?.collections ?? 0} ${kind} (${f(gc?.[kind]?.msPerImage ?? 0, 2)} ms/img)`).join(', ');
   const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; byReferenceRatioToLimit: number; sameLane?: string; sameLaneImagesPerSecond?: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: Saturation; endToEndByReference: Saturation } | undefined;
   const ofSameLane = (saturation: Saturation) => (iso?.sameLaneImagesPerSecond ? `, ${f(saturation.imagesPerSecond / iso.sameLaneImagesPerSecond, 2)} of its ${iso.sameLane} lane` : '');
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
@@ -401,6 +434,7 @@ Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device}
 | end to end at saturation                     | ${f(e2e.imagesPerSecond)} img/s (batch ${f(e2e.meanBatch)}) | ${f(e2e.ratioToLimit, 2)} of limit (target >= 0.90), ${f(e2e.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; ${f(e2e.ratioToOneHostCeiling, 2)} of the one-host ceiling |
 | end to end, images sent by reference         | ${f(byRef.imagesPerSecond)} img/s (batch ${f(byRef.meanBatch)}) | ${f(byRef.ratioToLimit, 2)} of limit (target >= 0.90), ${f(byRef.ratioToSameLane, 2)} of the ${(r.options as BenchOptions).saturationPriority} lane; worker ${f(byRef.cpuMsPerImage.workers!)} + coordinator ${f(byRef.cpuMsPerImage.coordinator!)} + load generator ${f(byRef.cpuMsPerImage.loadGenerator!)} + nats-server ${f(byRef.cpuMsPerImage.natsServer!)} CPU ms/img${Object.keys(byRef.rejections).length ? `; rejections ${JSON.stringify(byRef.rejections)}` : ''} |
 | by reference, one-host ceiling of the others | coordinator + stations + nats-server CPU (cpu provider only) | ${byRef.ceilingWithInProcessWorker === undefined ? 'n/a' : f(byRef.ceilingWithInProcessWorker, 2)} of limit, with a worker that costs no more per image than in process |
+| by reference, V8 collections (pauses)        | worker ${gcText((byRef as Saturation).gc?.worker)}; coordinator ${gcText((byRef as Saturation).gc?.coordinator)} | |
 | conveyor latency, no bulk (n=${lat.quiet.images})         | p50 ${f(lat.quiet.p50Ms, 0)} / p95 ${f(lat.quiet.p95Ms, 0)} / p99 ${f(lat.quiet.p99Ms, 0)} ms | |
 | conveyor latency, bulk beside (n=${lat.withBulk.images})  | p50 ${f(lat.withBulk.p50Ms, 0)} / p95 ${f(lat.withBulk.p95Ms, 0)} / p99 ${f(lat.withBulk.p99Ms, 0)} ms | p99 x${f(lat.p99Ratio, 2)} (target <= 1.5); bulk ${f(lat.withBulk.bulkImagesPerSecond)} img/s |
 | realtime stages p50/p99 ms, no bulk          | ${stages(lat.quiet as never)} | |
