@@ -126,6 +126,7 @@ export async function runStation(options: StationOptions): Promise<StationResult
     void pump();
   }
   options.signal?.addEventListener('abort', () => { if (pending.size === 0) done(); }, { once: true });
+  if (options.signal?.aborted) done(); // stopped before it started (a child told to stop before 'go')
   await finished;
   const cpu = process.cpuUsage(cpuAtStart);
   result.cpuSeconds = (cpu.user + cpu.system) / 1e6;
