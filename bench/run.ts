@@ -3,7 +3,8 @@
 //   1. limit: one process decodes, preprocesses and infers the images with the worker's own engine
 //      and settings (every core, dynamic batching) - images/s, at the tuned max batch and at batch 1;
 //      then the transport floor (bench/transport-floor.ts): CPU per image of one bare gRPC hop, and
-//      the one-host ceiling it sets for end to end (two hops);
+//      the one-host ceiling it sets for end to end (two hops). Both run in child processes with the
+//      workers' node flags, as the load generator of phase 2 does;
 //   2. end to end: load generator -> coordinator -> worker processes over real gRPC, NATS publishing -
 //      images/s at saturation, as a ratio of the limit; then again with the images sent by reference
 //      (the worker reads them from a folder it shares with the stations: no image bytes over gRPC),
@@ -33,7 +34,7 @@ import { allowedCores, pinProcess, tasksetAvailable } from './cpu-affinity.js';
 import type { LimitOptions, LimitResult } from './limit.js';
 import { rescanArchive, runRescanPhase } from './rescan-phase.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { measureTransportFloor } from './transport-floor.js';
+import type { TransportFloor } from './transport-floor.js';
 import { percentile, runStation, runStationInChild, startStationInChild, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
 interface BenchOptions {
@@ -101,21 +102,25 @@ async function loadImages(options: BenchOptions): Promise<BenchImage[]> {
   return images;
 }
 
-/**
- * The limit (bench/limit.ts) in a child process of its own, with the workers' node flags; on `cores` only when
- * given. The bench process then holds none of its engine, heap or threads while it generates the load end to end.
- */
-async function measureLimitInChild(imagesDir: string, options: LimitOptions, cores?: number[]): Promise<LimitResult> {
-  const command = [process.execPath, ...SERVICE_NODE_FLAGS, new URL('./limit-child.js', import.meta.url).pathname, JSON.stringify({ ...options, imagesDir })];
+/** Runs a bench script (`<name>.js` beside this file) in a child process with the workers' node flags, on `cores` only when given; returns the JSON on its last stdout line. */
+async function runJsonChild<T>(name: string, payload: unknown, cores?: number[]): Promise<T> {
+  const command = [process.execPath, ...SERVICE_NODE_FLAGS, new URL(`./${name}.js`, import.meta.url).pathname, JSON.stringify(payload)];
   const child = cores ? spawn('taskset', ['--cpu-list', cores.join(','), ...command], { stdio: ['ignore', 'pipe', 'inherit'] })
     : spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (data: Buffer) => { stdout += data.toString(); });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   const last = stdout.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !last.startsWith('{')) throw new Error(`the limit${cores ? ` on cores ${cores.join(',')}` : ''} failed (exit code ${code}): ${stdout.slice(-500)}`);
-  return JSON.parse(last) as LimitResult;
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`bench/${name}${cores ? ` on cores ${cores.join(',')}` : ''} failed (exit code ${code}): ${stdout.slice(-500)}`);
+  return JSON.parse(last) as T;
 }
+
+/**
+ * The limit (bench/limit.ts) in a process of its own: the bench process then holds none of its engine, heap
+ * or threads while it generates the load end to end.
+ */
+const measureLimitInChild = (imagesDir: string, options: LimitOptions, cores?: number[]) =>
+  runJsonChild<LimitResult>('limit-child', { ...options, imagesDir }, cores);
 
 async function scrape(url: string): Promise<string> {
   return (await fetch(url)).text();
@@ -174,7 +179,7 @@ async function main(options: BenchOptions): Promise<void> {
     result.limit = limit;
     result.limitBatch1 = limitBatch1;
     console.log('    one bare gRPC hop (transport floor)...');
-    const hop = await measureTransportFloor(images.map((i) => i.bytes), options.total);
+    const hop = await runJsonChild<TransportFloor>('transport-floor-child', { imagesDir, total: options.total });
     // Every image crosses two hops end to end; on one host their CPU is taken from decoding.
     const oneHostCeiling = limit.cpuMsPerImage / (limit.cpuMsPerImage + 2 * hop.cpuMsPerImage);
     result.transportFloor = { ...hop, oneHostCeiling };
