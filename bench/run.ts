@@ -215,16 +215,18 @@ async function main(options: BenchOptions): Promise<void> {
      * with `referenceDir` they send the images by reference (the workers read them there) instead of their bytes.
      */
     const saturate = async (workerMetricsUrls: string[], credit: number, referenceDir?: string) => {
-      const gc = { coordinator: {} as ReturnType<typeof gcByKind>, worker: {} as ReturnType<typeof gcByKind> };
-      const cpuSeconds = async () => {
+      /** The processes' CPU seconds, V8's collections (coordinator, first worker) and the workers' metrics, now. */
+      const sample = async () => {
         const coordinatorText = await scrape(coordinatorMetricsUrl);
         const workerTexts = await Promise.all(workerMetricsUrls.map(scrape));
-        gc.coordinator = gcByKind(coordinatorText);
-        gc.worker = gcByKind(workerTexts[0] ?? '');
         return {
-          coordinator: metricValue(coordinatorText, 'process_cpu_seconds_total'),
-          workers: workerTexts.reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
-          natsServer: processCpuSeconds(nats.pid!),
+          cpu: {
+            coordinator: metricValue(coordinatorText, 'process_cpu_seconds_total'),
+            workers: workerTexts.reduce((a, t) => a + metricValue(t, 'process_cpu_seconds_total'), 0),
+            natsServer: processCpuSeconds(nats.pid!),
+          },
+          gc: { coordinator: gcByKind(coordinatorText), worker: gcByKind(workerTexts[0] ?? '') },
+          workersText: workerTexts.join('\n'),
         };
       };
       // The load generator: one process (the service processes' node flags, none of the bench's heap) with two
@@ -233,26 +235,28 @@ async function main(options: BenchOptions): Promise<void> {
         address, stationId: 'sat', stations: 2, imagesDir, priority: options.saturationPriority === 'bulk' ? 'PRIORITY_BULK' : 'PRIORITY_REALTIME', inFlight: credit, total: options.total / 2, referenceDir,
       });
       await generator.ready;
-      const cpuBefore = await cpuSeconds();
-      const gcBefore = { ...gc };
+      const before = await sample();
       const started = performance.now();
       generator.go();
       const saturation = await generator.result;
       const seconds = (performance.now() - started) / 1000;
+      const after = await sample();
       const verdicts = saturation.verdicts;
-      const cpuAfter = { ...await cpuSeconds(), loadGenerator: saturation.cpuSeconds };
-      const cpuBeforeAll = { ...cpuBefore, loadGenerator: 0 };
-      const batchText = (await Promise.all(workerMetricsUrls.map(scrape))).join('\n');
+      const perImageMs = (cpuSeconds: number) => (1000 * cpuSeconds) / Math.max(1, verdicts);
       return {
         imagesPerSecond: verdicts / seconds,
         verdicts,
         rejections: saturation.rejections,
-        meanBatch: metricValue(batchText, 'quicksilver_worker_batch_size_sum') / Math.max(1, metricValue(batchText, 'quicksilver_worker_batch_size_count')),
-        batchHistogram: batchText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')),
-        cpuMsPerImage: Object.fromEntries(Object.entries(cpuAfter).map(([name, value]) =>
-          [name, (1000 * (value - cpuBeforeAll[name as keyof typeof cpuBeforeAll])) / Math.max(1, verdicts)])),
+        // Batches of this run only (the workers' histogram counts since they started).
+        meanBatch: (metricValue(after.workersText, 'quicksilver_worker_batch_size_sum') - metricValue(before.workersText, 'quicksilver_worker_batch_size_sum'))
+          / Math.max(1, metricValue(after.workersText, 'quicksilver_worker_batch_size_count') - metricValue(before.workersText, 'quicksilver_worker_batch_size_count')),
+        batchHistogram: after.workersText.split('\n').filter((l) => l.startsWith('quicksilver_worker_batch_size_bucket')), // cumulative since the workers started
+        cpuMsPerImage: {
+          ...Object.fromEntries(Object.entries(after.cpu).map(([name, value]) => [name, perImageMs(value - before.cpu[name as keyof typeof before.cpu])])),
+          loadGenerator: perImageMs(saturation.cpuSeconds),
+        } as Record<string, number>,
         // V8's collections in the coordinator and the (first) worker while the load ran (pause time, not the concurrent marking threads).
-        gc: { coordinator: gcPerImage(gcBefore.coordinator, gc.coordinator, verdicts), worker: gcPerImage(gcBefore.worker, gc.worker, verdicts) },
+        gc: { coordinator: gcPerImage(before.gc.coordinator, after.gc.coordinator, verdicts), worker: gcPerImage(before.gc.worker, after.gc.worker, verdicts) },
       };
     };
 
