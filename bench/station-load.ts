@@ -29,9 +29,10 @@ export interface StationResult {
   stagesMs: Record<StageName, number[]>;
   verdicts: number;
   rejections: Record<string, number>;
-  /** CPU seconds (user + system) of this station's process from its first image to its last answer. */
-  cpuSeconds: number;
 }
+
+/** A station child's result: its stations' merged, and the child process's CPU seconds (user + system) from go to the last answer. */
+export type StationChildResult = StationResult & { cpuSeconds: number };
 
 export const STAGES = ['upload', 'queue', 'transfer', 'workerQueue', 'decode', 'inference'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -59,8 +60,7 @@ export async function runStation(options: StationOptions): Promise<StationResult
   const client = new inspectionProto.Inspection(options.address, grpc.credentials.createInsecure(), { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
   const call = client.Inspect();
   const pending = new Map<string, number>();
-  const result: StationResult = { latenciesMs: [], stagesMs: { upload: [], queue: [], transfer: [], workerQueue: [], decode: [], inference: [] }, verdicts: 0, rejections: {}, cpuSeconds: 0 };
-  const cpuAtStart = process.cpuUsage();
+  const result: StationResult = { latenciesMs: [], stagesMs: { upload: [], queue: [], transfer: [], workerQueue: [], decode: [], inference: [] }, verdicts: 0, rejections: {} };
   let sent = 0;
   let answered = 0;
   let done: () => void = () => {};
@@ -128,8 +128,6 @@ export async function runStation(options: StationOptions): Promise<StationResult
   options.signal?.addEventListener('abort', () => { if (pending.size === 0) done(); }, { once: true });
   if (options.signal?.aborted) done(); // stopped before it started (a child told to stop before 'go')
   await finished;
-  const cpu = process.cpuUsage(cpuAtStart);
-  result.cpuSeconds = (cpu.user + cpu.system) / 1e6;
   clearTimeout(pacer);
   call.end();
   client.close();
@@ -146,7 +144,7 @@ export interface StationChild {
   /** Resolves once the child has loaded its images and waits for go(). */
   ready: Promise<void>;
   go(): void;
-  result: Promise<StationResult>;
+  result: Promise<StationChildResult>;
 }
 
 /**
@@ -162,10 +160,10 @@ export function startStationInChild(options: Omit<StationOptions, 'images' | 'si
   else signal?.addEventListener('abort', stop, { once: true });
   let onReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (onReady = resolve));
-  const result = new Promise<StationResult>((resolve, reject) => {
+  const result = new Promise<StationChildResult>((resolve, reject) => {
     child.on('message', (message) => {
       if (message === 'ready') onReady();
-      else resolve(message as StationResult);
+      else resolve(message as StationChildResult);
     });
     child.once('exit', (code) => reject(new Error(`bench station process exited with code ${code} before reporting`)));
   });
