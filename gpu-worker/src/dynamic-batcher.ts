@@ -36,6 +36,12 @@ export interface DynamicBatcherOptions<TInput, TOutput> {
   run(buffer: number, size: number): Promise<TOutput[]>;
   /** Bounds concurrent prepare() calls; may be shared by several batchers. A permit is taken before a slot. */
   limiter?: PermitSource;
+  /**
+   * Called once for every input given to submit(), when the batcher reads it no more: after its prepare()
+   * settled, or when it is rejected without one (aborted while queued, shutdown, refused at submit()).
+   * Never while a prepare() of it may still read it, even if its submit() was rejected earlier (e.g. aborted).
+   */
+  releaseInput?(input: TInput): void;
 }
 
 export interface BatchedResult<TOutput> {
@@ -124,8 +130,10 @@ export class DynamicBatcher<TInput, TOutput> {
    * An `urgent` input (default) waits only behind other urgent ones; a non-urgent one behind everything.
    */
   submit(input: TInput, signal?: AbortSignal, urgent = true): Promise<BatchedResult<TOutput>> {
-    if (this.closing) return Promise.reject(new QuicksilverError('SHUTTING_DOWN', 'the batcher is closing'));
-    if (signal?.aborted) return Promise.reject(errorFromAbort(signal));
+    if (this.closing || signal?.aborted) {
+      this.options.releaseInput?.(input);
+      return Promise.reject(signal?.aborted ? errorFromAbort(signal) : new QuicksilverError('SHUTTING_DOWN', 'the batcher is closing'));
+    }
     return new Promise((resolve, reject) => {
       const entry: Entry<TInput, TOutput> = {
         input, urgent, state: 'queued', settled: false, submittedAt: performance.now(), prepareMs: 0, index: -1,
@@ -230,6 +238,7 @@ export class DynamicBatcher<TInput, TOutput> {
       }
     } finally {
       release();
+      this.options.releaseInput?.(entry.input);
       buffer.preparing--;
       this.schedule();
     }
@@ -325,9 +334,10 @@ export class DynamicBatcher<TInput, TOutput> {
 
   private abort(entry: Entry<TInput, TOutput>): void {
     if (entry.settled || entry.state === 'running') return;
-    if (entry.state === 'queued') this.intake.splice(this.intake.indexOf(entry), 1);
-    // A slot being prepared stays claimed until prepare() settles; then it is a hole.
-    else entry.state = 'dropped';
+    if (entry.state === 'queued') {
+      this.intake.splice(this.intake.indexOf(entry), 1);
+      this.options.releaseInput?.(entry.input);
+    } else entry.state = 'dropped'; // a slot being prepared stays claimed until prepare() settles; then it is a hole
     this.settle(entry, errorFromAbort(entry.signal!));
     this.schedule();
   }
@@ -335,7 +345,10 @@ export class DynamicBatcher<TInput, TOutput> {
   /** Grace is over: rejects everything not yet running. */
   private abandon(): void {
     const error = () => new QuicksilverError('SHUTTING_DOWN', 'shutdown grace expired before this request ran');
-    for (const entry of this.intake.splice(0)) this.settle(entry, error());
+    for (const entry of this.intake.splice(0)) {
+      this.settle(entry, error());
+      this.options.releaseInput?.(entry.input);
+    }
     for (const buffer of this.buffers) {
       if (buffer.state === 'running') continue;
       for (const entry of buffer.slots) {

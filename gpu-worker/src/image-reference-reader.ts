@@ -24,6 +24,8 @@ export interface ImageReferenceReaderOptions {
   registry: Registry;
   /** Reads the bytes at a URI (default: readImage; tests hand in a source that hangs). */
   readSource?: typeof readImage;
+  /** The buffer a file is read into (default Buffer.allocUnsafe; the worker lends ImageBufferPool's). */
+  allocate?: (size: number) => Buffer;
 }
 
 /** Abandoned reads still running at which new references are refused (libuv's pool has 4 threads by default). */
@@ -77,11 +79,11 @@ export class ImageReferenceReader {
   }
 
   private async readChecked({ uri, sizeBytes, sha256 }: ImageReference, signal?: AbortSignal): Promise<Buffer> {
-    const { allowedRoots, allowedUrlPrefixes, readTimeoutMs } = this.options;
+    const { allowedRoots, allowedUrlPrefixes, readTimeoutMs, allocate } = this.options;
     if (!this.enabled) throw unreadable(`this worker reads no images by reference (referenceAllowedRoots and referenceAllowedUrlPrefixes are empty): ${uri}`);
     if (this.stuck >= MAX_STUCK_READS) throw unreadable(`${this.stuck} earlier reads by reference are still stuck past ${readTimeoutMs} ms (is a network share hung?): ${uri} not tried`);
     // maxBytes = the declared size: a file that grew is refused without reading it whole.
-    const reading = (this.options.readSource ?? readImage)(uri, { allowedRoots, allowedUrlPrefixes, maxBytes: sizeBytes, httpTimeoutMs: readTimeoutMs, signal });
+    const reading = (this.options.readSource ?? readImage)(uri, { allowedRoots, allowedUrlPrefixes, maxBytes: sizeBytes, httpTimeoutMs: readTimeoutMs, signal, allocate });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -61,6 +61,9 @@ export interface InferenceEngineOptions {
   maxInputPixels: number;
   /** Scores (and images) per model in the label-free drift window (default 500). */
   driftWindowScores?: number;
+  /** Called once per classify() request whose bytes the engine reads no more (decoded, refused or dropped),
+   *  e.g. ImageBufferPool.release; never while a decode may still read them. */
+  releaseImage?: (bytes: Uint8Array) => void;
   logger: Logger;
   registry: Registry;
 }
@@ -269,6 +272,7 @@ export class InferenceEngine implements Component {
 
   /** Classifies one image. Throws QuicksilverError (see ClassifyRequest and preprocessInto for the codes). */
   async classify(request: ClassifyRequest): Promise<ClassifyResult> {
+    let submitted = false;
     try {
       if (this.state !== 'ready') {
         throw this.state === 'stopping' || this.state === 'stopped'
@@ -277,6 +281,7 @@ export class InferenceEngine implements Component {
       }
       const model = this.store.resolve(request.modelName);
       const lane = request.priority === 'bulk' ? model.bulk : model.realtime;
+      submitted = true; // from here the batcher calls releaseImage
       const { output, batchSize, prepareMs, queueMs } = await lane.batcher.submit(request.bytes, request.signal);
       const { manifest } = model;
       const positive = manifest.labels.indexOf(manifest.positiveLabel);
@@ -290,6 +295,7 @@ export class InferenceEngine implements Component {
         decodeMs: prepareMs, inferenceMs: output.inferenceMs, batchSize, queueMs,
       };
     } catch (error) {
+      if (!submitted) this.options.releaseImage?.(request.bytes);
       const failure = toQuicksilverError(error);
       this.metrics.errorsTotal.inc({ code: failure.code });
       throw failure;
@@ -414,6 +420,7 @@ export class InferenceEngine implements Component {
             prepare: (image, slot, releasePermit) => this.decodeInto(served, staging[slot.buffer]!, image, slot.index, releasePermit),
             moveSlot: (buffer, from, to) => staging[buffer]!.copyWithin(to * imageSize, from * imageSize, (from + 1) * imageSize),
             run: (buffer, size) => this.runBatch(served, created, buffer, size),
+            releaseInput: this.options.releaseImage,
           }),
         };
         return created;

@@ -9,6 +9,7 @@ import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
 import { resolveDecodeConcurrency, type WorkerConfig } from './config.js';
 import { idleProcess, niceProcess } from './cpu-priority.js';
+import { ImageBufferPool } from './image-buffer-pool.js';
 import { ImageReferenceReader } from './image-reference-reader.js';
 import { InferenceEngine } from './inference-engine.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
@@ -19,19 +20,22 @@ export class Worker implements Component {
   readonly engine: InferenceEngine;
   readonly health: GrpcServer;
   readonly metricsServer: MetricsServer;
+  private readonly imageBuffers: ImageBufferPool;
   private link: CoordinatorLink | undefined;
   private rescan: RescanRunner | undefined;
   private started = false;
   private modelPoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
+    // Image bytes are read or assembled into pooled buffers, handed back once decoded.
+    this.imageBuffers = new ImageBufferPool({ maxIdleBytes: config.imageBufferPoolMiB * 2 ** 20, registry });
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros, realtimeMaxQueueDelayMicros: config.realtimeMaxQueueDelayMicros,
       decodeConcurrency: resolveDecodeConcurrency(config), driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
       // A thread cannot be niced below the process without privileges: bulk runs are at least as nice as the process.
       modelThreads: config.modelThreads, bulkRunNiceness: Math.max(config.bulkRunNiceness, config.niceness), maxInputPixels: config.maxInputPixels,
-      lanes: config.priorities,
+      lanes: config.priorities, releaseImage: (bytes) => this.imageBuffers.release(bytes),
       logger: logger.child({ component: 'engine' }), registry,
     });
     // Health over TLS with the worker's own certificate when it has one (it must then also be valid as a server certificate).
@@ -71,13 +75,14 @@ export class Worker implements Component {
     info.set({ worker: this.config.workerId, provider: this.engine.executionProvider, device: this.engine.device }, 1);
     const references = new ImageReferenceReader({
       allowedRoots: this.config.referenceAllowedRoots, allowedUrlPrefixes: this.config.referenceAllowedUrlPrefixes,
-      readTimeoutMs: this.config.referenceReadTimeoutMs, registry: this.registry,
+      readTimeoutMs: this.config.referenceReadTimeoutMs, registry: this.registry, allocate: (size) => this.imageBuffers.acquire(size),
     });
     this.link = new CoordinatorLink({
       coordinatorAddress: this.config.coordinatorAddress, security: this.config, workerId: this.config.workerId,
       maxBatchSize: this.config.maxBatchSize, maxInFlight: this.linkMaxInFlight, priorities: this.config.priorities,
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       readsImageReferences: references.enabled, readReference: (reference, signal) => references.read(reference, signal),
+      allocateImage: (size) => this.imageBuffers.acquire(size),
       onConnectedChange: (connected) => this.health.setServing(connected),
     });
     await this.link.start();
@@ -89,6 +94,7 @@ export class Worker implements Component {
         classifier: this.engine, workerId: this.config.workerId, maxInFlight: this.config.rescanMaxInFlight || this.linkMaxInFlight,
         realtimeInFlight: () => this.link?.inFlight ?? 0, allowedRoots: this.config.rescanAllowedRoots, allowedUrlPrefixes: this.config.rescanAllowedUrlPrefixes,
         maxImageBytes: this.config.rescanMaxImageBytes, httpTimeoutMs: this.config.rescanHttpTimeoutMs, jobsRefreshMs: 1000,
+        allocateImage: (size) => this.imageBuffers.acquire(size),
         logger: this.logger.child({ component: 'rescan' }), registry: this.registry,
       });
       await this.rescan.start();

@@ -14,6 +14,7 @@ import { repoRoot } from '../../common/src/paths.js';
 import { preprocessInto } from '../../common/src/preprocess.js';
 import { ortBinaryDir } from '../../gpu-worker/src/execution-providers.js';
 import { InferenceEngine, type ClassifyResult, type InferenceEngineOptions } from '../../gpu-worker/src/inference-engine.js';
+import { ImageBufferPool, MIN_POOLED_BYTES } from '../../gpu-worker/src/image-buffer-pool.js';
 import { compareVersions } from '../../gpu-worker/src/model-store.js';
 import { pngBomb } from '../helpers/bad-images.js';
 import { writeTinyCnnModel, type WrittenModel } from '../support/tiny-cnn-model.js';
@@ -182,6 +183,50 @@ describe('InferenceEngine', TIMEOUT, () => {
     const position = finished.indexOf('realtime');
     assert.ok(position < bulk.length / 2, `the realtime image finished ${position + 1}th of ${finished.length}: ${finished.join(' ')}`);
     assert.ok(realtime.batchSize <= 2, `it ran in a batch of ${realtime.batchSize}, not in a bulk batch`);
+  });
+
+  it('hands each image\'s pooled buffer back once decoded: a buffer re-lent and overwritten at once never changes another image\'s score', TIMEOUT, async () => {
+    const poolRegistry = new Registry();
+    const pool = new ImageBufferPool({ maxIdleBytes: 64 * 2 ** 20, registry: poolRegistry });
+    const pooled = new InferenceEngine(engineOptions(modelsDir, { registry: new Registry(), maxBatchSize: 4, maxQueueDelayMicros: 2000, releaseImage: (bytes) => pool.release(bytes) }));
+    await pooled.start();
+    try {
+      const large = images.filter((bytes) => bytes.length >= MIN_POOLED_BYTES);
+      assert.ok(large.length >= 8, `${large.length} test images are large enough to be pooled`);
+      const alone: number[] = [];
+      for (const bytes of large) alone.push((await pooled.classify({ bytes })).score);
+      // 6 images in flight; each one finished lends its buffer to the next, which is written over at once.
+      let next = 0;
+      const total = 8 * large.length;
+      const mismatches: string[] = [];
+      await Promise.all(Array.from({ length: 6 }, async () => {
+        while (next < total) {
+          const i = next++ % large.length;
+          const buffer = pool.acquire(large[i]!.length);
+          large[i]!.copy(buffer);
+          const { score } = await pooled.classify({ bytes: buffer, priority: i % 3 === 0 ? 'realtime' : 'bulk' });
+          if (Math.abs(score - alone[i]!) > 1e-5) mismatches.push(`image ${i}: ${score} vs ${alone[i]} alone`);
+        }
+      }));
+      assert.deepEqual(mismatches, []);
+      const acquired = (await poolRegistry.getSingleMetric('quicksilver_worker_image_buffers_acquired_total')!.get()).values;
+      const count = (outcome: string) => acquired.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+      assert.ok(count('reused') > total / 2, `buffers reused ${count('reused')} times, allocated ${count('allocated')}, for ${total} images`);
+      // Refused before the batcher (unknown model) and refused by the decoder: both handed back too.
+      const idleBytes = async () => (await poolRegistry.getSingleMetric('quicksilver_worker_image_buffer_pool_idle_bytes')!.get()).values[0]!.value;
+      const idleBefore = await idleBytes();
+      const refused = pool.acquire(large[0]!.length);
+      assert.ok(await idleBytes() < idleBefore, 'an idle buffer was lent');
+      await assert.rejects(pooled.classify({ bytes: refused, modelName: 'no-such-model' }), codeOf('UNKNOWN_MODEL'));
+      assert.equal(await idleBytes(), idleBefore, 'handed back after UNKNOWN_MODEL');
+      const corrupt = pool.acquire(large[1]!.length);
+      large[1]!.copy(corrupt);
+      corrupt.fill(0, 200);
+      await assert.rejects(pooled.classify({ bytes: corrupt }), codeOf('IMAGE_CORRUPT'));
+      assert.equal(await idleBytes(), idleBefore, 'handed back after IMAGE_CORRUPT');
+    } finally {
+      await pooled.stop(AbortSignal.timeout(5000));
+    }
   });
 
   it('drops a request whose signal aborts before it runs', TIMEOUT, async () => {

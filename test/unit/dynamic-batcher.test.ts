@@ -29,6 +29,10 @@ function harness(options: { maxBatchSize: number; maxQueueDelayMicros?: number; 
   let runGate: Promise<void> | undefined;
   let preparing = 0;
   let maxPreparing = 0;
+  /** Inputs inside prepare() now, and every releaseInput() call in order. */
+  const inPrepare = new Set<Input>();
+  const released: number[] = [];
+  const releasedDuringPrepare: number[] = [];
   const batcher = new DynamicBatcher<Input, number>({
     maxBatchSize: options.maxBatchSize,
     maxQueueDelayMicros: options.maxQueueDelayMicros ?? 0,
@@ -38,6 +42,7 @@ function harness(options: { maxBatchSize: number; maxQueueDelayMicros?: number; 
       if (input.releaseEarly) releasePermit();
       preparing++;
       maxPreparing = Math.max(maxPreparing, preparing);
+      inPrepare.add(input);
       try {
         events.push(`prepare ${input.value}`);
         await (input.gate ?? Promise.resolve());
@@ -45,7 +50,12 @@ function harness(options: { maxBatchSize: number; maxQueueDelayMicros?: number; 
         staging[slot.buffer]![slot.index] = input.value;
       } finally {
         preparing--;
+        inPrepare.delete(input);
       }
+    },
+    releaseInput(input) {
+      released.push(input.value);
+      if (inPrepare.has(input)) releasedDuringPrepare.push(input.value);
     },
     moveSlot(buffer, from, to) {
       staging[buffer]![to] = staging[buffer]![from]!;
@@ -60,7 +70,7 @@ function harness(options: { maxBatchSize: number; maxQueueDelayMicros?: number; 
     },
   });
   return {
-    batcher, batches, events,
+    batcher, batches, events, released, releasedDuringPrepare,
     get maxPreparing() { return maxPreparing; },
     blockRuns(gate: Promise<void>) { runGate = gate; },
   };
@@ -241,6 +251,47 @@ describe('DynamicBatcher', { timeout: 10_000 }, () => {
     assert.deepEqual((await Promise.all([first, second, third])).map((r) => r.output), [10, 20, 30]);
     assert.equal(limiter.inUse, 0);
     assert.equal(h.maxPreparing, 2, 'one permit: besides the released one, one prepare at a time');
+  });
+
+  it('releases every input exactly once, when no prepare() reads it any more: ran, failed, aborted queued or mid-prepare, abandoned, refused', async () => {
+    const h = harness({ maxBatchSize: 2, stagingBuffers: 1, limiter: new ConcurrencyLimiter(1) });
+    assert.equal((await h.batcher.submit({ value: 1 })).output, 10);
+    await assert.rejects(h.batcher.submit({ value: 2, fail: true }), (e: QuicksilverError) => e.code === 'IMAGE_CORRUPT');
+    assert.deepEqual(h.released, [1, 2]);
+
+    const slowGate = latch();
+    const midPrepare = new AbortController();
+    const slow = h.batcher.submit({ value: 3, gate: slowGate.promise }, midPrepare.signal);
+    const queued = new AbortController();
+    const waiting = h.batcher.submit({ value: 4 }, queued.signal);
+    await sleep(5);
+    assert.ok(h.events.includes('prepare 3') && !h.events.includes('prepare 4'), '3 prepares (it holds the only permit), 4 waits');
+    queued.abort(new QuicksilverError('DEADLINE_EXCEEDED', 'gave up while queued'));
+    await assert.rejects(waiting, (e: QuicksilverError) => e.code === 'DEADLINE_EXCEEDED');
+    assert.deepEqual(h.released, [1, 2, 4], 'an input dropped from the queue is released at once');
+    midPrepare.abort(new QuicksilverError('DEADLINE_EXCEEDED', 'gave up while decoding'));
+    await assert.rejects(slow, (e: QuicksilverError) => e.code === 'DEADLINE_EXCEEDED');
+    assert.deepEqual(h.released, [1, 2, 4], 'an input aborted mid-prepare is not released while prepare() may still read it');
+    slowGate.open();
+    await sleep(5);
+    assert.deepEqual(h.released, [1, 2, 4, 3], 'released once its prepare() settled');
+
+    // Shutdown: 6 waits for the only staging buffer (5 runs in it) and is abandoned; 7 is refused.
+    const runGate = latch();
+    h.blockRuns(runGate.promise);
+    const running = h.batcher.submit({ value: 5 });
+    await sleep(5);
+    const abandoned = h.batcher.submit({ value: 6 });
+    const grace = new AbortController();
+    const closed = h.batcher.close(grace.signal);
+    await assert.rejects(h.batcher.submit({ value: 7 }), (e: QuicksilverError) => e.code === 'SHUTTING_DOWN');
+    grace.abort();
+    await assert.rejects(abandoned, (e: QuicksilverError) => e.code === 'SHUTTING_DOWN');
+    runGate.open();
+    await closed;
+    assert.equal((await running).output, 50);
+    assert.deepEqual([...h.released].sort(), [1, 2, 3, 4, 5, 6, 7], 'each input released exactly once');
+    assert.deepEqual(h.releasedDuringPrepare, [], 'never while its prepare() ran');
   });
 
   it('close() drains queued work without waiting out the delay, then refuses new work', async () => {

@@ -100,6 +100,8 @@ export interface ReadImageOptions extends ImageSources {
   httpTimeoutMs: number;
   /** Aborts a read (e.g. the worker is stopping): a retryable SHUTTING_DOWN. */
   signal?: AbortSignal;
+  /** The buffer a file of `size` bytes is read into (default Buffer.allocUnsafe; a worker lends pooled ones). */
+  allocate?: (size: number) => Buffer;
 }
 
 /**
@@ -136,7 +138,7 @@ async function readFileUnderRoots(path: string, options: ReadImageOptions): Prom
     const stats = await handle.stat();
     if (!stats.isFile()) throw new QuicksilverError('INVALID_METADATA', `${path} is not a regular file`);
     if (stats.size > options.maxBytes) throw new QuicksilverError('IMAGE_TOO_LARGE', `${path} has ${stats.size} bytes, over the limit of ${options.maxBytes}`);
-    const bytes = Buffer.allocUnsafe(stats.size);
+    const bytes = (options.allocate ?? Buffer.allocUnsafe)(stats.size);
     let filled = 0;
     while (filled < bytes.length) {
       const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);

@@ -40,6 +40,8 @@ export interface CoordinatorLinkOptions {
   readsImageReferences: boolean;
   /** Reads the image of a task sent by reference (image_uri), checked against its size and SHA-256. */
   readReference(reference: { uri: string; sizeBytes: number; sha256: string }, signal: AbortSignal): Promise<Buffer>;
+  /** The buffer an image sent in several chunks is assembled in (default Buffer.allocUnsafe; the worker lends ImageBufferPool's). */
+  allocateImage?: (size: number) => Buffer;
   logger: Logger;
   /** Called with true once registered, false when the link drops. */
   onConnectedChange?: (connected: boolean) => void;
@@ -212,7 +214,7 @@ export class CoordinatorLink implements Component {
       }
       if (task.received === 0 && last) task.bytes = data; // one-chunk image: keep the received buffer, no copy
       else {
-        if (task.bytes.length === 0) task.bytes = Buffer.allocUnsafe(declared);
+        if (task.bytes.length === 0) task.bytes = (this.options.allocateImage ?? Buffer.allocUnsafe)(declared);
         data.copy(task.bytes, task.received);
       }
       task.received += data.length;

@@ -43,6 +43,8 @@ export interface RescanRunnerOptions {
   allowedUrlPrefixes: string[];
   maxImageBytes: number;
   httpTimeoutMs: number;
+  /** The buffer an image file is read into (default Buffer.allocUnsafe; the worker lends ImageBufferPool's). */
+  allocateImage?: (size: number) => Buffer;
   /** How often the job list is re-read (new, paused, resumed, cancelled jobs). */
   jobsRefreshMs: number;
   logger: Logger;
@@ -175,6 +177,7 @@ export class RescanRunner implements Component {
         const bytes = await readImage(item.uri, {
           allowedRoots: this.options.allowedRoots, allowedUrlPrefixes: this.options.allowedUrlPrefixes,
           maxBytes: this.options.maxImageBytes, httpTimeoutMs: this.options.httpTimeoutMs, signal: this.abandonReads.signal,
+          allocate: this.options.allocateImage,
         });
         result = await this.options.classifier.classify({ bytes, modelName: job.model, priority: 'bulk' });
       } catch (thrown) {
