@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { repoRoot } from '../common/src/paths.js';
+import { WorkerConfigSchema } from '../gpu-worker/src/config.js';
 import { InferenceEngine } from '../gpu-worker/src/inference-engine.js';
+
+const WORKER_DEFAULTS = WorkerConfigSchema.parse({});
 
 export type Lane = 'bulk' | 'realtime';
 
@@ -41,7 +44,8 @@ export async function measureLimit(images: { bytes: Buffer }[], options: LimitOp
   const engine = new InferenceEngine({
     modelsDir: join(repoRoot(), 'models'), executionProviders: options.providers.split(',') as ('cuda' | 'webgpu' | 'cpu')[], cudaDeviceId: 0,
     requireGpu: false, maxBatchSize: options.maxBatchSize, maxQueueDelayMicros: options.queueDelayUs, decodeConcurrency: availableParallelism(),
-    intraOpThreads: 0, maxInputPixels: 120_000_000, logger: pino({ level: 'warn' }), registry: new Registry(),
+    intraOpThreads: 0, maxInputPixels: 120_000_000, lendRealtimeReserveAfterMs: WORKER_DEFAULTS.lendRealtimeReserveAfterMs,
+    logger: pino({ level: 'warn' }), registry: new Registry(),
   });
   await engine.start();
   const run = async (lane: Lane, total = options.total): Promise<LaneThroughput> => {

@@ -54,6 +54,9 @@ export interface InferenceEngineOptions {
   modelThreads?: boolean;
   /** Linux, cpu provider, model threads: nice value of the bulk lane's thread and onnxruntime pool (default 10; 0 = off). */
   bulkRunNiceness?: number;
+  /** With both lanes: after this long without a conveyor (realtime) image, bulk decodes may also use the decode
+   *  permits kept for conveyor images; one that comes then still starts at once (default 0 = never lend). */
+  lendRealtimeReserveAfterMs?: number;
   /** Priority classes this engine serves (default both). With one, each model has a single lane and session
    *  with that class's settings, and requests of the other class run on it too. */
   lanes?: readonly ('realtime' | 'bulk')[];
@@ -176,7 +179,13 @@ export class InferenceEngine implements Component {
     this.logger = options.logger.child({ component: this.name });
     // Realtime decodes may exceed decodeConcurrency by a quarter: a conveyor sheet never waits for a bulk
     // decode; and while one decodes, no bulk decode starts, so it shares the cores only with those running.
-    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency, Math.ceil(decodeConcurrency / 4), true);
+    // With both lanes, that reserve is lent to bulk decodes while no conveyor sheet came for a while.
+    const bothLanes = (options.lanes ?? ['realtime', 'bulk']).length > 1;
+    const lendAfterMs = options.lendRealtimeReserveAfterMs ?? 0;
+    this.decodeLimiter = new ConcurrencyLimiter(decodeConcurrency, {
+      urgentReserve: Math.ceil(decodeConcurrency / 4), normalYieldsToUrgent: true,
+      lendReserveAfterMs: bothLanes && lendAfterMs > 0 ? lendAfterMs : Number.POSITIVE_INFINITY,
+    });
     this.metrics = new WorkerMetrics(options.registry, () => this.queueDepth);
     this.drift = new DriftMonitor(options.registry, options.driftWindowScores ?? 500);
   }

@@ -32,7 +32,7 @@ export class Worker implements Component {
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros, realtimeMaxQueueDelayMicros: config.realtimeMaxQueueDelayMicros,
-      decodeConcurrency: resolveDecodeConcurrency(config), driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
+      decodeConcurrency: resolveDecodeConcurrency(config), lendRealtimeReserveAfterMs: config.lendRealtimeReserveAfterMs, driftWindowScores: config.driftWindowScores, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning,
       // A thread cannot be niced below the process without privileges: bulk runs are at least as nice as the process.
       modelThreads: config.modelThreads, bulkRunNiceness: Math.max(config.bulkRunNiceness, config.niceness), maxInputPixels: config.maxInputPixels,
       lanes: config.priorities, releaseImage: (bytes) => this.imageBuffers.release(bytes),

@@ -24,7 +24,7 @@ describe('ConcurrencyLimiter', () => {
   });
 
   it('gives urgent requests the reserve above the limit, and serves waiting urgent requests before normal ones', async () => {
-    const limiter = new ConcurrencyLimiter(2, 1);
+    const limiter = new ConcurrencyLimiter(2, { urgentReserve: 1 });
     const normal = [await limiter.acquire(false), await limiter.acquire(false)];
     const urgentAtOnce = await limiter.acquire(true); // the reserve: no wait although the limit is reached
     assert.equal(limiter.inUse, 3);
@@ -47,7 +47,7 @@ describe('ConcurrencyLimiter', () => {
   });
 
   it('with normalYieldsToUrgent, starts no normal holder while an urgent one holds a permit', async () => {
-    const limiter = new ConcurrencyLimiter(2, 1, true);
+    const limiter = new ConcurrencyLimiter(2, { urgentReserve: 1, normalYieldsToUrgent: true });
     const normal = await limiter.acquire(false);
     const urgent = await limiter.acquire(true);
     let normalStarted = false;
@@ -63,8 +63,53 @@ describe('ConcurrencyLimiter', () => {
     assert.equal(limiter.inUse, 0);
   });
 
+  it('lends the urgent reserve to normal holders once urgent work has been idle long enough; an urgent request then still starts at once', async () => {
+    let now = 0;
+    const limiter = new ConcurrencyLimiter(2, { urgentReserve: 1, normalYieldsToUrgent: true, lendReserveAfterMs: 1000, now: () => now });
+    const normal = [await limiter.acquire(false), await limiter.acquire(false), await limiter.acquire(false)];
+    assert.equal(limiter.inUse, 3, 'no urgent work yet: the reserve is lent');
+    let fourthStarted = false;
+    const fourth = limiter.acquire(false).then((release) => { fourthStarted = true; return release; });
+    await Promise.resolve();
+    assert.equal(fourthStarted, false, 'never more than limit + reserve normal holders');
+
+    now = 5000;
+    const urgent = await limiter.acquire(true); // the lent permit counts as free for it
+    assert.equal(limiter.inUse, 4);
+    normal[0]!();
+    await Promise.resolve();
+    assert.equal(fourthStarted, false, 'an urgent holder is active: no normal one starts');
+    urgent();
+    normal[1]!();
+    await fourth;
+    assert.equal(limiter.inUse, 2, 'urgent work was just here: normal holders fit within the limit again');
+    const fifth = limiter.acquire(false);
+    let fifthStarted = false;
+    void fifth.then(() => { fifthStarted = true; });
+    await Promise.resolve();
+    assert.equal(fifthStarted, false, 'the reserve is not lent within lendReserveAfterMs of the last urgent release');
+    now = 6001;
+    normal[2]!(); // the next release after the idle time lends it again
+    await fifth;
+    assert.equal(limiter.inUse, 2);
+    const sixth = await limiter.acquire(false);
+    assert.equal(limiter.inUse, 3, 'lent again');
+    sixth();
+  });
+
+  it('lends nothing by default', async () => {
+    const limiter = new ConcurrencyLimiter(2, { urgentReserve: 1 });
+    await limiter.acquire(false);
+    await limiter.acquire(false);
+    let started = false;
+    void limiter.acquire(false).then(() => { started = true; });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(started, false);
+    assert.equal(limiter.inUse, 2);
+  });
+
   it('rejects a bad limit or reserve', () => {
     assert.throws(() => new ConcurrencyLimiter(0), /positive integer/);
-    assert.throws(() => new ConcurrencyLimiter(2, -1), /reserve/);
+    assert.throws(() => new ConcurrencyLimiter(2, { urgentReserve: -1 }), /reserve/);
   });
 });
