@@ -20,8 +20,8 @@ export interface DispatchTask {
   sha256: string;
   fileName: string;
   sizeBytes: number;
-  /** The image; undefined when it is sent by reference (imageUri), which the worker reads. */
-  bytes?: Buffer;
+  /** The image, whole or in the chunks it arrived in; undefined when it is sent by reference (imageUri), which the worker reads. */
+  bytes?: Buffer | readonly Buffer[];
   /** Where the worker reads the image ('' when `bytes` carries it). */
   imageUri: string;
   /** realtime (conveyor) work is always dispatched before bulk (re-scan) work. */

@@ -39,10 +39,31 @@ export interface InspectionServiceOptions {
 
 type Answer = { verdict: Verdict } | { rejection: Rejection };
 
+/** An image's bytes: whole, or in the chunks it arrived in (forwarded to the worker as they are, not copied into one buffer). */
+export type ImageBytes = Buffer | readonly Buffer[];
+
+/** Chunks of at least this size on average are forwarded as they came; smaller ones are joined first
+ *  (a station sending tiny chunks would otherwise cost a worker message each). */
+export const MIN_FORWARDED_CHUNK_BYTES = 64 * 1024;
+
+/** The first `n` bytes of an image (fewer if it is shorter), copying only when they span chunks. */
+function headOf(image: ImageBytes, n: number): Buffer {
+  if (!Array.isArray(image)) return (image as Buffer).subarray(0, n);
+  const parts: Buffer[] = [];
+  let length = 0;
+  for (const chunk of image as readonly Buffer[]) {
+    if (length >= n) break;
+    parts.push(chunk);
+    length += chunk.length;
+  }
+  return parts.length === 1 ? parts[0]!.subarray(0, n) : Buffer.concat(parts).subarray(0, n);
+}
+
 interface Upload {
   header: ImageHeaderFields;
   receivedAt: number;
-  bytes?: Buffer;
+  /** The chunks received so far, as grpc-js decoded them. */
+  chunks: Buffer[];
   received: number;
   hash: Hash;
   reserved: number;
@@ -105,7 +126,7 @@ export class InspectionService {
   }
 
   /** @internal Runs a complete, verified image (or an image reference: `image` undefined) to an answer (and remembers it). */
-  process(upload: Accepted, image: Buffer | undefined): Promise<Answer> {
+  process(upload: Accepted, image: ImageBytes | undefined): Promise<Answer> {
     const key = upload.header.idempotencyKey;
     const work = this.classifyAndPublish(upload, image)
       .catch((error: unknown) => ({ rejection: this.rejection(upload.header, toQuicksilverError(error)) }))
@@ -133,12 +154,12 @@ export class InspectionService {
     if (this.answers.size > this.options.answerCacheSize) this.answers.delete(this.answers.keys().next().value!);
   }
 
-  private async classifyAndPublish(upload: Accepted, image: Buffer | undefined): Promise<Answer> {
+  private async classifyAndPublish(upload: Accepted, image: ImageBytes | undefined): Promise<Answer> {
     const { header } = upload;
     const { dispatcher, metrics, logger } = this.options;
     const completeAt = performance.now();
-    if (image && !sniffImageFormat(image)) {
-      throw new QuicksilverError('UNSUPPORTED_FORMAT', `${header.fileName} is not a JPEG, TIFF or PNG image (first bytes ${image.subarray(0, 8).toString('hex') || 'none'})`);
+    if (image && !sniffImageFormat(headOf(image, 16))) {
+      throw new QuicksilverError('UNSUPPORTED_FORMAT', `${header.fileName} is not a JPEG, TIFF or PNG image (first bytes ${headOf(image, 8).toString('hex') || 'none'})`);
     }
     const modelName = header.modelName || this.options.defaultModel;
     const outcome = await dispatcher.submit({
@@ -281,7 +302,7 @@ export class InspectionSession {
     if (!this.service.reserve(header.sizeBytes)) {
       return this.rejectAndDiscard(header, 'OVERLOADED', 'the coordinator is holding as many image bytes as it may; retry shortly');
     }
-    this.uploads.set(key, { header, receivedAt: performance.now(), received: 0, hash: createHash('sha256'), reserved: header.sizeBytes });
+    this.uploads.set(key, { header, receivedAt: performance.now(), chunks: [], received: 0, hash: createHash('sha256'), reserved: header.sizeBytes });
     metrics.uploadsInProgress.inc();
     metrics.imagesAccepted.inc({ station: header.stationId });
     this.send({ accepted: { idempotencyKey: key } });
@@ -313,11 +334,7 @@ export class InspectionSession {
     if (upload.received + data.length > header.sizeBytes) {
       return fail('SIZE_MISMATCH', `${header.fileName}: more bytes than the declared ${header.sizeBytes}`);
     }
-    if (offset === 0 && last && data.length === header.sizeBytes) upload.bytes = data; // one-chunk image: keep the received buffer, no copy
-    else {
-      upload.bytes ??= Buffer.allocUnsafe(header.sizeBytes);
-      data.copy(upload.bytes, upload.received);
-    }
+    if (data.length > 0) upload.chunks.push(data); // kept as received: no copy
     upload.hash.update(data);
     upload.received += data.length;
     this.service.options.metrics.bytesReceived.inc(data.length);
@@ -331,7 +348,9 @@ export class InspectionSession {
     }
     this.uploads.delete(key);
     this.service.options.metrics.uploadsInProgress.dec();
-    void this.service.process(upload, upload.bytes).then((answer) => this.send(answer));
+    const { chunks, received } = upload;
+    const image = chunks.length === 1 ? chunks[0]! : received / Math.max(1, chunks.length) >= MIN_FORWARDED_CHUNK_BYTES ? chunks : Buffer.concat(chunks, received);
+    void this.service.process(upload, image).then((answer) => this.send(answer));
   }
 
   private dropUpload(key: string, upload: Upload): void {

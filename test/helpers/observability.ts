@@ -32,6 +32,13 @@ export function promtoolCheckMetrics(exposition: string): string {
   }
 }
 
+/** Cuts bytes into pieces of `size` (the last one shorter). */
+export const splitEvery = (size: number) => (bytes: Buffer): Buffer[] => {
+  const pieces: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length; offset += size) pieces.push(bytes.subarray(offset, Math.min(offset + size, bytes.length)));
+  return pieces;
+};
+
 export interface SentImage { key: string; barcode: string; bytes: Buffer; fileName: string }
 
 /** One Inspect stream that sends an image and waits for its verdict before the next. */
@@ -51,15 +58,18 @@ export class SequentialInspector {
     this.call.on('error', () => {});
   }
 
-  async inspect(image: SentImage): Promise<Verdict__Output> {
+  /** Sends `image` in the chunks `split` cuts it into (default: CHUNK_BYTES each, as the agent does). */
+  async inspect(image: SentImage, split: (bytes: Buffer) => Buffer[] = splitEvery(CHUNK_BYTES)): Promise<Verdict__Output> {
     const answer = new Promise<InspectResponse__Output>((resolve) => this.waiting.set(image.key, resolve));
     const sha256 = createHash('sha256').update(image.bytes).digest('hex');
     this.call.write({ header: { idempotencyKey: image.key, stationId: this.stationId, barcode: image.barcode, captureTime: new Date().toISOString(),
       contentType: 'image/jpeg', sizeBytes: image.bytes.length, sha256, fileName: image.fileName, modelName: '', priority: 'PRIORITY_REALTIME' } });
-    for (let offset = 0; offset < image.bytes.length; offset += CHUNK_BYTES) {
-      const end = Math.min(offset + CHUNK_BYTES, image.bytes.length);
-      this.call.write({ chunk: { idempotencyKey: image.key, offset, data: image.bytes.subarray(offset, end), last: end === image.bytes.length } });
-    }
+    const chunks = split(image.bytes);
+    let offset = 0;
+    chunks.forEach((data, i) => {
+      this.call.write({ chunk: { idempotencyKey: image.key, offset, data, last: i === chunks.length - 1 } });
+      offset += data.length;
+    });
     const response = await answer;
     this.waiting.delete(image.key);
     if (!response.verdict) throw new Error(`${image.fileName} rejected: ${response.rejection?.code} ${response.rejection?.reason}`);

@@ -15,7 +15,9 @@ import { loadModel } from '../../common/src/model-manifest.js';
 import { preprocess } from '../../common/src/preprocess.js';
 import { renderSheet } from '../../common/src/synth/index.js';
 import { VERDICT_STREAM, VerdictEventSchema, type VerdictEvent } from '../../common/src/verdict-event.js';
+import { MIN_FORWARDED_CHUNK_BYTES } from '../../coordinator/src/inspection-service.js';
 import { referenceModelsDir, silentLogger, startCluster, until, type Cluster } from '../helpers/cluster.js';
+import { SequentialInspector, splitEvery } from '../helpers/observability.js';
 
 const MANIFEST = join(referenceModelsDir(), 'mercury-cnn', '1.0.0', 'manifest.json');
 
@@ -118,6 +120,28 @@ describe('pipeline: agent -> coordinator -> two workers -> NATS', { timeout: 240
     const verdict = verdicts.find((v) => v.fileName === 'QS00099999.tif');
     assert.ok(verdict, `40 MB image got a verdict (rejections: ${JSON.stringify(rejections)})`);
     assert.equal(verdict.verdict.sha256, createHash('sha256').update(tiff).digest('hex'), 'coordinator verified the same SHA-256');
+  });
+
+  it('scores an image the same however the station cut it into chunks (forwarded as they came, or joined when tiny)', async () => {
+    const { bytes } = await renderSheet({ seed: 9100, contaminated: true, width: 1500, height: 2000 });
+    assert.ok(bytes.length > 3 * MIN_FORWARDED_CHUNK_BYTES, `${bytes.length} bytes: several chunks of the forwarded size`);
+    const inspector = new SequentialInspector(cluster.coordinatorAddress, 'chunking-station');
+    try {
+      const cuts: [string, (b: Buffer) => Buffer[]][] = [
+        ['one chunk', (b) => [b]],
+        ['70 kB chunks, forwarded as they came', splitEvery(70_000)],
+        ['a 5-byte first chunk, then 100 kB ones', (b) => [b.subarray(0, 5), ...splitEvery(100_000)(b.subarray(5))]],
+        ['1 kB chunks, joined first', splitEvery(1000)],
+      ];
+      const scores: Record<string, number> = {};
+      for (const [i, [name, split]] of cuts.entries()) {
+        const verdict = await inspector.inspect({ key: `chunking-${i}`, barcode: `QS0009100${i}`, bytes, fileName: `QS0009100${i}.jpg` }, split);
+        scores[name] = verdict.score;
+      }
+      for (const [name, score] of Object.entries(scores)) assert.equal(score, scores['one chunk'], `${name}: ${JSON.stringify(scores)}`);
+    } finally {
+      inspector.close();
+    }
   });
 
   it('rejects a corrupt JPEG and a non-image file with their codes and keeps serving', async () => {

@@ -246,10 +246,12 @@ class StreamWorkerChannel implements WorkerChannel {
     });
     const bytes = task.bytes;
     if (!bytes) return; // by reference: the worker reads the image
-    for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) {
-      const end = Math.min(offset + CHUNK_BYTES, bytes.length);
-      call.write({ chunk: { taskId: task.taskId, data: bytes.subarray(offset, end), last: end === bytes.length } });
+    // The chunks as they arrived from the station (or the whole image), each cut to at most CHUNK_BYTES: views, no copies.
+    const pieces: Buffer[] = [];
+    for (const part of Array.isArray(bytes) ? (bytes as readonly Buffer[]) : [bytes as Buffer]) {
+      for (let offset = 0; offset < part.length; offset += CHUNK_BYTES) pieces.push(part.subarray(offset, Math.min(offset + CHUNK_BYTES, part.length)));
     }
+    pieces.forEach((data, i) => call.write({ chunk: { taskId: task.taskId, data, last: i === pieces.length - 1 } }));
   }
 
   cancelTask(taskId: string): void {
