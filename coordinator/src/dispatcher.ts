@@ -12,6 +12,9 @@ import { isErrorCode, QuicksilverError } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/logger.js';
 import { PRIORITY_CLASSES, TaskQueue, type PriorityClass } from './task-queue.js';
 
+/** An image's bytes: whole, or in the chunks it arrived in (forwarded to the worker as they are, not copied into one buffer). */
+export type ImageBytes = Buffer | readonly Buffer[];
+
 export interface DispatchTask {
   taskId: string;
   idempotencyKey: string;
@@ -20,8 +23,8 @@ export interface DispatchTask {
   sha256: string;
   fileName: string;
   sizeBytes: number;
-  /** The image, whole or in the chunks it arrived in; undefined when it is sent by reference (imageUri), which the worker reads. */
-  bytes?: Buffer | readonly Buffer[];
+  /** The image; undefined when it is sent by reference (imageUri), which the worker reads. */
+  bytes?: ImageBytes;
   /** Where the worker reads the image ('' when `bytes` carries it). */
   imageUri: string;
   /** realtime (conveyor) work is always dispatched before bulk (re-scan) work. */

@@ -12,7 +12,7 @@ import type { Logger } from '../../common/src/logger.js';
 import { sniffImageFormat } from '../../common/src/image-format.js';
 import type { VerdictEvent } from '../../common/src/verdict-event.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
-import type { Dispatcher } from './dispatcher.js';
+import type { Dispatcher, ImageBytes } from './dispatcher.js';
 import type { VerdictOutbox } from './verdict-outbox.js';
 
 export interface ResponseSink {
@@ -39,9 +39,6 @@ export interface InspectionServiceOptions {
 
 type Answer = { verdict: Verdict } | { rejection: Rejection };
 
-/** An image's bytes: whole, or in the chunks it arrived in (forwarded to the worker as they are, not copied into one buffer). */
-export type ImageBytes = Buffer | readonly Buffer[];
-
 /** Chunks of at least this size on average are forwarded as they came; smaller ones are joined first
  *  (a station sending tiny chunks would otherwise cost a worker message each). */
 export const MIN_FORWARDED_CHUNK_BYTES = 64 * 1024;
@@ -56,7 +53,7 @@ function headOf(image: ImageBytes, n: number): Buffer {
     parts.push(chunk);
     length += chunk.length;
   }
-  return parts.length === 1 ? parts[0]!.subarray(0, n) : Buffer.concat(parts).subarray(0, n);
+  return parts.length === 1 ? parts[0]!.subarray(0, n) : Buffer.concat(parts, Math.min(n, length));
 }
 
 interface Upload {
