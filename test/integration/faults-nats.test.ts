@@ -1,12 +1,13 @@
 // Fault injection on NATS (real nats-server, restarted on the same port and JetStream store): while
 // it is down the coordinator keeps answering agents, verdicts wait in its durable outbox, and they
 // are published once NATS returns, even across a coordinator restart that happens during the outage
-// (the coordinator then starts without NATS). A full outbox pushes back with OVERLOADED instead of
-// dropping verdicts. Zero images lost, zero duplicate verdicts.
+// (the coordinator then starts without NATS). Verdicts whose publication a crash of the server cut off go
+// to the outbox at once. A full outbox pushes back with OVERLOADED instead of dropping verdicts. Zero
+// images lost, zero duplicate verdicts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { natsServerAvailable } from '../../common/src/nats-server-process.js';
-import { FaultCluster, waitFor } from '../helpers/fault-cluster.js';
+import { allOf, FaultCluster, waitFor } from '../helpers/fault-cluster.js';
 
 describe('faults: NATS', { timeout: 150_000, skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
   it('stopped for a while (with a coordinator restart meanwhile), then started again: outbox drained, nothing lost or doubled', { timeout: 120_000 }, async (t) => {
@@ -26,6 +27,31 @@ describe('faults: NATS', { timeout: 150_000, skip: !natsServerAvailable() && 'na
     await cluster.waitAllFiled(feed, 60_000);
     await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_outbox_depth')) === 0, 30_000, 'outbox drained');
     await cluster.assertExactlyOnce(feed);
+  });
+
+  it('killed while verdict publications are in flight: they go to the outbox at once, not after the publish timeout', { timeout: 120_000 }, async (t) => {
+    // A 60 s publish timeout: a publication left waiting for a reply that never comes would hold its sheet past this test's bound.
+    const cluster = await FaultCluster.start({ workers: 1, coordinatorFlags: ['--publish-timeout-ms', '60000'] });
+    t.after(() => cluster.stop());
+    const early = cluster.feed(2, 50, 'EARLY');
+    await cluster.waitAllFiled(early, 30_000);
+    // Frozen (SIGSTOP), the server takes publications and answers none; killed, it drops the connection.
+    process.kill(cluster.nats.pid!, 'SIGSTOP');
+    const feed = cluster.feed(4, 100);
+    await feed.done;
+    // The worker has answered all four; their verdicts wait for the frozen server's acknowledgement.
+    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_tasks_dispatched_total')) >= 6
+      && (await cluster.coordinatorMetric('quicksilver_coordinator_worker_in_flight')) === 0
+      && (await cluster.coordinatorMetric('quicksilver_coordinator_images_in_flight')) === 4, 30_000, 'four verdicts waiting on their publication');
+    assert.equal(await cluster.coordinatorMetric('quicksilver_coordinator_outbox_depth'), 0, 'none in the outbox yet: NATS looked connected');
+    const killedAt = Date.now();
+    await cluster.nats.kill();
+    await cluster.waitAllFiled(feed, 20_000);
+    t.diagnostic(`every sheet filed ${Date.now() - killedAt} ms after the kill (publish timeout 60 s), NATS still down`);
+    assert.ok(await cluster.coordinatorMetric('quicksilver_coordinator_outbox_depth') >= 4, 'their verdicts wait in the outbox');
+    await cluster.nats.start();
+    await waitFor(async () => (await cluster.coordinatorMetric('quicksilver_coordinator_outbox_depth')) === 0, 30_000, 'outbox drained');
+    await cluster.assertExactlyOnce(allOf(early, feed));
   });
 
   it('a full outbox answers new images with a retryable OVERLOADED; they wait in the spool and all get their verdict once NATS returns', { timeout: 120_000 }, async (t) => {

@@ -6,6 +6,7 @@
 // A NATS that refuses the configured credentials is a configuration error: start() fails with NATS_AUTH_FAILED.
 import { Events, headers, nanos, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
 import { connectNatsInBackground, type NatsConnectSettings } from '../../../common/src/adapters/nats-connect.js';
+import { ConnectionWatch, publishUnlessDropped } from '../../../common/src/adapters/nats-publish.js';
 import { QuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
 import type { Logger } from '../../../common/src/logger.js';
@@ -32,6 +33,7 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
   readonly name = 'nats-verdict-publisher';
   private connection: NatsConnection | undefined;
   private jetstream: JetStreamClient | undefined;
+  private watch: ConnectionWatch | undefined;
   private ready = false;
   private stopping = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -61,11 +63,12 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
   }
 
   async publish(event: VerdictEvent): Promise<void> {
-    if (!this.jetstream || !this.ready) throw new QuicksilverError('UNAVAILABLE', 'NATS is not connected');
+    if (!this.jetstream || !this.watch || !this.ready) throw new QuicksilverError('UNAVAILABLE', 'NATS is not connected');
     const messageHeaders = headers();
     messageHeaders.set('Content-Type', 'application/json');
     try {
-      await this.jetstream.publish(verdictSubject(event.stationId, event.label), this.encoder.encode(JSON.stringify(event)), {
+      // A publication cut off by a dropped connection fails at once (to the outbox) instead of waiting out its timeout.
+      await publishUnlessDropped(this.jetstream, this.watch, verdictSubject(event.stationId, event.label), this.encoder.encode(JSON.stringify(event)), {
         msgID: event.idempotencyKey,
         headers: messageHeaders,
         timeout: this.options.publishTimeoutMs,
@@ -83,6 +86,7 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
     const connection = this.connection;
     this.connection = undefined;
     this.jetstream = undefined;
+    this.watch = undefined;
     if (!connection || connection.isClosed()) return;
     // drain() needs a live server; a disconnected client is simply closed.
     await Promise.race([connection.drain(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]).catch(() => undefined);
@@ -92,6 +96,7 @@ export class NatsVerdictPublisher implements Component, AvailablePublisher {
   private async onConnected(connection: NatsConnection): Promise<void> {
     this.connection = connection;
     this.jetstream = connection.jetstream();
+    this.watch = new ConnectionWatch(connection);
     void this.watchStatus(connection);
     await this.becomeReady(connection);
   }

@@ -3,6 +3,7 @@
 // the jobs KV bucket. Used by the CLI (submit, status, export), workers (pull, publish, ack) and
 // coordinators (progress monitor). Nothing here assumes one host: every process may run anywhere.
 import { connectNats, type NatsConnectSettings } from '../../adapters/nats-connect.js';
+import { ConnectionWatch, publishThroughDrops } from '../../adapters/nats-publish.js';
 import {
   AckPolicy, DeliverPolicy, headers, nanos, RetentionPolicy, StorageType,
   type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type MsgRequest, type NatsConnection, type StoredMsg,
@@ -42,13 +43,16 @@ const isNotFound = (error: unknown) => /not found|404|no message found/i.test(St
 
 export class RescanJetStream {
   private readonly consumers = new Map<string, Consumer>();
+  private readonly watch: ConnectionWatch;
 
   private constructor(
     private readonly connection: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly jobs: KV,
-  ) {}
+  ) {
+    this.watch = new ConnectionWatch(connection);
+  }
 
   /** Connects and makes sure the streams and the bucket exist (creating them with `layout` when missing). */
   static async connect(servers: string[], name: string, layout: RescanLayoutOptions = DEFAULT_RESCAN_LAYOUT, security: NatsConnectSettings = {}): Promise<RescanJetStream> {
@@ -152,7 +156,7 @@ export class RescanJetStream {
 
   /** Publishes one row's work message (msg id <jobId>:<line>); resolves with its stream sequence once stored. */
   async publishWork(jobId: string, item: WorkItem, timeoutMs = 30_000): Promise<number> {
-    const ack = await this.js.publish(workSubject(jobId), encoder.encode(JSON.stringify(item)), { msgID: rowMessageId(jobId, item.line), timeout: timeoutMs });
+    const ack = await publishThroughDrops(this.js, this.watch, workSubject(jobId), encoder.encode(JSON.stringify(item)), { msgID: rowMessageId(jobId, item.line), timeout: timeoutMs });
     return ack.seq;
   }
 
@@ -204,7 +208,7 @@ export class RescanJetStream {
   async publishResult(result: RescanResult, timeoutMs = 10_000): Promise<void> {
     const messageHeaders = headers();
     messageHeaders.set('Content-Type', 'application/json');
-    await this.js.publish(resultSubject(result.jobId, result.kind, result.line), encoder.encode(JSON.stringify(result)), {
+    await publishThroughDrops(this.js, this.watch, resultSubject(result.jobId, result.kind, result.line), encoder.encode(JSON.stringify(result)), {
       msgID: rowMessageId(result.jobId, result.line), headers: messageHeaders, timeout: timeoutMs,
     });
   }
