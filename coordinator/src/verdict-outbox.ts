@@ -6,13 +6,16 @@
 //   entries in append order whenever the publisher is available, retrying with jittered backoff.
 // - <dir>/cursor.json records how far the log has been published; a stale cursor after a crash
 //   only re-publishes entries that JetStream then drops by message id (within its duplicate window).
+//   A cursor may lag the log but never run ahead of it: before the log is emptied, a cursor of 0 is
+//   made durable, and a cursor found beyond the log's end or off a line boundary is reset (and that
+//   reset made durable) before anything new is appended, so later entries are never skipped.
 // - A torn last line (crash mid-append) is cut off at start; the agent had not been answered for it.
 // - One outbox folder belongs to one coordinator: <dir>/lock holds the owner's pid (a dead owner's lock is taken over).
 import { mkdir, open, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Counter, Gauge } from 'prom-client';
 import { QuicksilverError } from '../../common/src/errors.js';
-import { fsyncDirectory } from '../../common/src/durable-files.js';
+import { removeStaleTemporaries, writeFileDurably } from '../../common/src/durable-files.js';
 import type { Logger } from '../../common/src/logger.js';
 import type { VerdictEvent, VerdictPublisher } from '../../common/src/verdict-event.js';
 
@@ -70,12 +73,16 @@ export class VerdictOutbox {
     const { dir, logger } = this.options;
     await mkdir(dir, { recursive: true });
     await this.lock();
+    await removeStaleTemporaries(dir);
     const path = join(dir, LOG_FILE);
     const content = await readFile(path).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(error)));
     const cursor = await readFile(join(dir, CURSOR_FILE), 'utf8').then((text) => Number(JSON.parse(text).publishedBytes) || 0, () => 0);
     const complete = content.lastIndexOf(0x0a) + 1;
     if (complete < content.length) logger.warn({ tornBytes: content.length - complete }, 'outbox: cut off a partly written last entry');
-    this.publishedBytes = cursor <= complete ? cursor : 0;
+    // A cursor past the end, or not just after a line, does not describe this log: publish it all again.
+    const cursorFits = cursor === 0 || (cursor <= complete && content[cursor - 1] === 0x0a);
+    if (!cursorFits) logger.warn({ cursor, logBytes: complete }, 'outbox: the saved cursor does not fit the log; republishing it from the start');
+    this.publishedBytes = cursorFits ? cursor : 0;
     let offset = this.publishedBytes;
     while (offset < complete) {
       const end = content.indexOf(0x0a, offset) + 1;
@@ -89,6 +96,7 @@ export class VerdictOutbox {
     this.log = await open(path, 'a+');
     if (complete < content.length) await this.log.truncate(complete);
     this.fileBytes = complete;
+    if (!cursorFits) await this.writeCursor(true);
     this.updateMetrics();
     if (this.entries.length > 0) logger.warn({ depth: this.entries.length, bytes: this.pendingBytes }, 'outbox: unpublished verdicts from a previous run; publishing them when NATS is available');
     this.draining = this.drainLoop();
@@ -213,18 +221,33 @@ export class VerdictOutbox {
     }
   }
 
-  /** Records progress; once everything is published the log is emptied (compaction). */
+  /**
+   * Records progress; once everything is published the log is emptied (compaction). The cursor 0 is
+   * durable before the log is cut: a crash in between republishes the log (dropped by message id)
+   * instead of leaving a cursor that a log growing again would seem to fit.
+   */
   private async saveCursor(): Promise<void> {
     if (this.publishedBytes === this.fileBytes && this.fileBytes > 0) {
+      this.publishedBytes = 0;
+      await this.writeCursor(true);
       await this.log!.truncate(0);
       await this.log!.sync();
       this.fileBytes = 0;
-      this.publishedBytes = 0;
+      return;
     }
+    await this.writeCursor(false);
+  }
+
+  /** Writes the cursor (renamed into place); `durable` also fsyncs it and the folder (a lagging cursor only republishes). */
+  private async writeCursor(durable: boolean): Promise<void> {
     const path = join(this.options.dir, CURSOR_FILE);
-    await writeFile(`${path}.tmp`, JSON.stringify({ publishedBytes: this.publishedBytes }));
+    const content = JSON.stringify({ publishedBytes: this.publishedBytes });
+    if (durable) {
+      await writeFileDurably(path, content);
+      return;
+    }
+    await writeFile(`${path}.tmp`, content);
     await rename(`${path}.tmp`, path);
-    if (this.publishedBytes === 0) await fsyncDirectory(this.options.dir);
   }
 
   private serialized<T>(operation: () => Promise<T>): Promise<T> {

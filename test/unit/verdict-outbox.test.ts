@@ -2,7 +2,7 @@
 // standing in for JetStream (its availability is switched by the test).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -98,6 +98,42 @@ describe('VerdictOutbox', { timeout: 30_000 }, () => {
     await third.outbox.start();
     assert.equal(third.outbox.depth, 0, 'nothing published twice after a restart');
     await third.outbox.stop(AbortSignal.timeout(100));
+  });
+
+  it('a cursor left beyond the log by a crash during compaction skips nothing appended later, across restarts', async () => {
+    const dir = join(root, 'stale-cursor');
+    const publisher = new SwitchablePublisher();
+    const line = JSON.stringify(event(1)).length + 1;
+    // What a crash between emptying the log and saving the cursor left before the fix: an empty log, a cursor of 2.5 entries.
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'verdicts.jsonl'), '');
+    await writeFile(join(dir, 'cursor.json'), JSON.stringify({ publishedBytes: Math.round(2.5 * line) }));
+    const first = newOutbox(dir, publisher);
+    await first.outbox.start();
+    for (let n = 11; n <= 14; n++) assert.equal(await first.outbox.deliver(event(n)), 'queued');
+    await first.outbox.stop(AbortSignal.timeout(100));
+    const second = newOutbox(dir, publisher);
+    await second.outbox.start();
+    assert.equal(second.outbox.depth, 4, 'all four appended verdicts are still waiting');
+    publisher.available = true;
+    second.outbox.kick();
+    await until(() => second.outbox.depth === 0, 'outbox drained');
+    assert.deepEqual(publisher.published, [11, 12, 13, 14].map((n) => event(n).idempotencyKey));
+    await second.outbox.stop(AbortSignal.timeout(1000));
+  });
+
+  it('once drained, leaves an empty log and a saved cursor of 0', async () => {
+    const dir = join(root, 'compaction');
+    const publisher = new SwitchablePublisher();
+    const { outbox } = newOutbox(dir, publisher);
+    await outbox.start();
+    for (let n = 1; n <= 3; n++) await outbox.deliver(event(n));
+    publisher.available = true;
+    outbox.kick();
+    await until(() => outbox.depth === 0, 'outbox drained');
+    await outbox.stop(AbortSignal.timeout(1000));
+    assert.equal((await stat(join(dir, 'verdicts.jsonl'))).size, 0, 'log emptied');
+    assert.deepEqual(JSON.parse(await readFile(join(dir, 'cursor.json'), 'utf8')), { publishedBytes: 0 });
   });
 
   it('refuses with a retryable OVERLOADED once full, and takes verdicts again after draining', async () => {
