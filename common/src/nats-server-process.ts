@@ -8,8 +8,20 @@ import { join } from 'node:path';
 
 export const NATS_INSTALL_HINT = 'install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) or from https://github.com/nats-io/nats-server/releases';
 
+let found: string | undefined;
+
+/**
+ * The nats-server to run: the one on PATH, else Debian's package location (/usr/sbin, which a
+ * non-root user's PATH lacks), else undefined.
+ */
+export function natsServerBinary(): string | undefined {
+  found ??= ['nats-server', '/usr/sbin/nats-server', '/usr/local/sbin/nats-server']
+    .find((candidate) => spawnSync(candidate, ['--version'], { stdio: 'ignore' }).status === 0);
+  return found;
+}
+
 export function natsServerAvailable(): boolean {
-  return spawnSync('nats-server', ['--version'], { stdio: 'ignore' }).status === 0;
+  return natsServerBinary() !== undefined;
 }
 
 export interface NatsServerSecurity {
@@ -52,11 +64,12 @@ export class NatsServerProcess {
 
   /** Starts the server; with `port` 0 the first start picks a free port and later restarts reuse it. */
   async start(port = this.port, timeoutMs = 10_000): Promise<void> {
-    if (!natsServerAvailable()) throw new Error(`nats-server not found on PATH: ${NATS_INSTALL_HINT}`);
+    const binary = natsServerBinary();
+    if (!binary) throw new Error(`nats-server not found on PATH nor in /usr/sbin: ${NATS_INSTALL_HINT}`);
     const portsDir = join(this.dir, 'ports');
     mkdirSync(portsDir, { recursive: true });
     mkdirSync(this.dir, { recursive: true });
-    const child = spawn('nats-server', [...this.securityArgs(), '-a', '127.0.0.1', '-p', String(port || -1), '-js', '-sd', join(this.dir, 'jetstream'), '--ports_file_dir', portsDir], {
+    const child = spawn(binary, [...this.securityArgs(), '-a', '127.0.0.1', '-p', String(port || -1), '-js', '-sd', join(this.dir, 'jetstream'), '--ports_file_dir', portsDir], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child = child;

@@ -70,7 +70,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function runDemo(options: DemoOptions): Promise<void> {
-  if (!natsServerAvailable()) throw new Error(`nats-server not found on PATH: ${NATS_INSTALL_HINT}`);
+  if (!natsServerAvailable()) throw new Error(`nats-server not found on PATH nor in /usr/sbin: ${NATS_INSTALL_HINT}`);
   const dir = mkdtempSync(join(tmpdir(), 'quicksilver-demo-'));
   const logs = join(dir, 'logs');
   const hotFolder = join(dir, 'hot-folder');
