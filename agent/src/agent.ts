@@ -108,6 +108,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private readonly metrics: AgentMetrics;
   /** Complete hot-folder files left there while the spool is full, retried when room frees up. */
   private readonly deferred = new Set<string>();
+  /** Timers of outcome filings to try again (fileOutcome). */
+  private readonly filingRetries = new Set<NodeJS.Timeout>();
   private spoolFull = false;
   private client: InspectionClient | undefined;
   private session: InspectionSession | undefined;
@@ -181,6 +183,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     await this.hotFolder.stop();
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.holdTimer);
+    for (const timer of this.filingRetries) clearTimeout(timer);
+    this.filingRetries.clear();
     for (const image of this.images.values()) {
       if (image.state === 'backoff') {
         clearTimeout(image.timer);
@@ -235,10 +239,15 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
       if (existing) {
         await this.spool.addName(existing, path);
         this.logger.info({ fileName: header.fileName, sameAs: existing.record.names[0] }, 'same bytes as a spooled image: filed with its outcome');
-        return;
+      } else {
+        // Durable in the spool from here: sent whatever happens to the hot-folder file next.
+        this.track(await this.spool.admit(header, path), completedAt);
+        this.logger.debug({ fileName: header.fileName, sizeBytes: header.sizeBytes, key: header.idempotencyKey }, 'image spooled');
       }
-      this.track(await this.spool.admit(header, path), completedAt);
-      this.logger.debug({ fileName: header.fileName, sizeBytes: header.sizeBytes, key: header.idempotencyKey }, 'image spooled');
+      await this.spool.removeHotFile(path).catch((error: unknown) => {
+        // Left in the hot folder it is recognized at the next start as the same bytes, and filed with its outcome.
+        this.logger.warn({ err: error, path }, 'spooled, but cannot remove the file from the hot folder');
+      });
     } catch (error) {
       const vanished = (error as NodeJS.ErrnoException).code === 'ENOENT';
       this.logger[vanished ? 'info' : 'error']({ err: error, path }, vanished ? 'file vanished before it was spooled' : 'cannot spool the file; left in the hot folder');
@@ -489,15 +498,30 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
     }
   }
 
-  /** Files the outcome under every name of the entry, takes the entry out of the spool, then reports each filing. */
-  private fileOutcome(entry: SpoolEntry, file: (name: string) => Promise<string>, done: (name: string, filedPath: string) => void): void {
+  /**
+   * Files the outcome under every name of the entry, takes the entry out of the spool, then reports each
+   * filing. A failure (a full or unwritable done/ or rejected/) is retried with backoff until it succeeds or
+   * the agent stops; the image stays in the spool meanwhile (and a restart files it from there). Filing a
+   * name already filed with this key is a no-op, so a retry after a partial filing files each name once.
+   */
+  private fileOutcome(entry: SpoolEntry, file: (name: string) => Promise<string>, done: (name: string, filedPath: string) => void, attempt = 0): void {
     this.runInBackground(this.serialized(async () => {
       const filed: Array<[name: string, filedPath: string]> = [];
       try {
         for (const name of entry.record.names) filed.push([name, await file(name)]);
         await this.spool.remove(entry);
       } catch (error) {
-        this.logger.error({ err: error, names: entry.record.names }, 'filing failed: the image stays in the spool and is filed at the next start');
+        if (this.stopping) {
+          this.logger.error({ err: error, names: entry.record.names }, 'filing failed: the image stays in the spool and is filed at the next start');
+          return;
+        }
+        const delayMs = backoffDelayMs(attempt, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs);
+        this.logger.error({ err: error, names: entry.record.names, attempt: attempt + 1, retryInMs: Math.round(delayMs) }, 'filing failed: the image stays in the spool; retrying');
+        const timer = setTimeout(() => {
+          this.filingRetries.delete(timer);
+          if (!this.stopping) this.fileOutcome(entry, file, done, attempt + 1);
+        }, delayMs);
+        this.filingRetries.add(timer);
         return;
       }
       for (const [name, filedPath] of filed) done(name, filedPath);

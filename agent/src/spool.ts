@@ -9,7 +9,7 @@
 // (discarded at the next start: the image is still in the hot folder).
 // Bounded: an entry is admitted only while the spool holds fewer than maxImages images and the bytes
 // fit in maxBytes (an image larger than maxBytes is admitted alone into an empty spool).
-import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirectory, fsyncFile, linkWithoutReplacing, unlinkIfPresent, writeFileDurably } from '../../common/src/durable-files.js';
 import type { ImageHeader } from './image-header.js';
@@ -94,7 +94,10 @@ export class Spool {
     return [...this.entries.values()].sort((a, b) => a.record.spooledAt.localeCompare(b.record.spooledAt));
   }
 
-  /** Moves the hot-folder file at `hotPath` (already hashed into `header`) into the spool. */
+  /**
+   * Links the hot-folder file at `hotPath` (already hashed into `header`) into the spool, durably. The
+   * entry counts from then on; the caller then takes the file out of the hot folder (removeHotFile).
+   */
   async admit(header: ImageHeader, hotPath: string, now = new Date()): Promise<SpoolEntry> {
     const { dir } = this.options;
     const id = header.sha256;
@@ -109,18 +112,16 @@ export class Spool {
     await fsyncDirectory(dir);
     const entry = { record, imagePath };
     this.track(entry);
-    await this.removeHotFile(hotPath);
     return entry;
   }
 
-  /** Another hot-folder file with the same bytes: remember its name too, then take it out of the hot folder. */
+  /** Another hot-folder file with the same bytes: remember its name too (the caller then removes the hot file). */
   async addName(entry: SpoolEntry, hotPath: string): Promise<void> {
     const name = basename(hotPath);
     if (!entry.record.names.includes(name)) {
       entry.record.names.push(name);
       await writeFileDurably(join(this.options.dir, `${entry.record.header.sha256}.json`), JSON.stringify(entry.record));
     }
-    await this.removeHotFile(hotPath);
   }
 
   /** The outcome is filed: the entry leaves the spool (image first, so a crash never leaves an image without record). */
@@ -139,8 +140,9 @@ export class Spool {
     this.totalBytes += entry.record.header.sizeBytes;
   }
 
-  private async removeHotFile(hotPath: string): Promise<void> {
-    await unlink(hotPath);
+  /** Takes a spooled file out of the hot folder; one already gone (moved by the conveyor's software) is fine. */
+  async removeHotFile(hotPath: string): Promise<void> {
+    await unlinkIfPresent(hotPath);
     await fsyncDirectory(dirname(hotPath));
   }
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -249,6 +249,26 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     coordinator.answer(verdictFor(coordinator.received[0]));
     await Promise.all([stopped, filed]);
     assert.deepEqual(await readdir(join(dir, 'done')), ['QS00000008.jpg', 'QS00000008.jpg.verdict.json']);
+  });
+
+  it('retries a filing that failed (done/ unusable) without a restart, and files the image once', async () => {
+    coordinator = await TestCoordinator.start();
+    const started = await startAgent(coordinator.address);
+    // done/ replaced by a plain file: filing fails with ENOTDIR, for root as well.
+    await rm(join(dir, 'done'), { recursive: true });
+    await writeFile(join(dir, 'done'), 'not a folder');
+    const filed = next(started, 'verdict', 'QS00000030.jpg');
+    await drop(dir, 'QS00000030.jpg', await jpeg(30));
+    await coordinator.waitForImages(1);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a few failed attempts (backoff 50 ms doubling to 200 ms)
+    assert.equal((await readdir(join(dir, 'spool'))).length, 2, 'the image waits in the spool');
+    await rm(join(dir, 'done'));
+    await mkdir(join(dir, 'done'));
+    const event = await filed;
+    assert.equal(event.filedPath, join(dir, 'done', 'QS00000030.jpg'));
+    assert.deepEqual(await readdir(join(dir, 'done')), ['QS00000030.jpg', 'QS00000030.jpg.verdict.json']);
+    assert.deepEqual(await readdir(join(dir, 'spool')), []);
+    assert.equal(coordinator.received.length, 1, 'sent once');
   });
 
   it('resends what is in the spool after an agent restart, and files it once', async () => {

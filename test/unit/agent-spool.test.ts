@@ -22,14 +22,17 @@ describe('Spool', { timeout: 10_000 }, () => {
     return { path, header: await describeImageFile(path, station) };
   }
 
-  it('admits an image: record + bytes in the spool, the hot-folder name gone; reloaded after a restart', async () => {
+  it('admits an image: record + bytes in the spool, then the hot-folder name removed; reloaded after a restart', async () => {
     const hot = join(root, 'a-hot');
     const dir = join(root, 'a-spool');
     const spool = new Spool({ dir, maxBytes: 1000, maxImages: 10 });
     assert.deepEqual(await spool.open(), []);
     const { path, header } = await hotFile(hot, 'QS1.jpg', 'bytes-1');
     const entry = await spool.admit(header, path);
+    assert.deepEqual(await readdir(hot), ['QS1.jpg'], 'the hot file stays until the caller removes it');
+    await spool.removeHotFile(path);
     assert.deepEqual(await readdir(hot), []);
+    await spool.removeHotFile(path); // already gone (the conveyor's software moved it): fine
     assert.equal(await readFile(entry.imagePath, 'utf8'), 'bytes-1');
     const record = JSON.parse(await readFile(join(dir, `${header.sha256}.json`), 'utf8'));
     assert.equal(record.header.idempotencyKey, `s1:${header.sha256}`);
@@ -37,6 +40,7 @@ describe('Spool', { timeout: 10_000 }, () => {
     assert.deepEqual(record.names, ['QS1.jpg']);
     const second = await hotFile(hot, 'QS1-copy.jpg', 'bytes-1');
     await spool.addName(entry, second.path);
+    await spool.removeHotFile(second.path);
     assert.deepEqual(await readdir(hot), []);
 
     const reopened = new Spool({ dir, maxBytes: 1000, maxImages: 10 });
