@@ -26,7 +26,8 @@ export function renderConfigurationReference(): string {
     '',
     'Every process reads its configuration once at start. Sources merge in this order, later wins:',
     'built-in defaults < JSON file given with `--config FILE` (keys are the field names below) < environment variables < command-line flags.',
-    'A bad value stops the process with a message naming the field, where the value came from, and what is expected.',
+    'A bad value stops the process with a message naming the field, where the value came from, and what is expected;',
+    'so does an unknown field in the file, or a non-empty environment variable with the process\'s prefix that names no field (a misspelling).',
     'Lists are comma-separated in flags and environment variables, JSON arrays in files. Booleans accept true/false/1/0/yes/no.',
     '',
   ];

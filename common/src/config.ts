@@ -99,6 +99,13 @@ export function loadConfig<S extends FlatSchema>(schema: S, envPrefix: string, s
     }
   }
   const env = sources.env ?? {};
+  // A misspelt variable would otherwise be ignored without a word, as a misspelt file field is not.
+  const knownEnv = new Set(docs.map((doc) => doc.env));
+  const unknownEnv = Object.keys(env).filter((name) => name.startsWith(`${envPrefix}_`) && !knownEnv.has(name) && env[name] !== '');
+  if (unknownEnv.length > 0) {
+    const described = unknownEnv.map((name) => `${name} (did you mean ${closest(name, [...knownEnv])}?)`);
+    throw new QuicksilverError('CONFIG_INVALID', `unknown environment variable${unknownEnv.length > 1 ? 's' : ''} ${described.join(', ')}; \`config-reference\` lists them all`);
+  }
   for (const doc of docs) {
     const raw = env[doc.env];
     if (raw !== undefined && raw !== '') {
@@ -123,4 +130,18 @@ export function loadConfig<S extends FlatSchema>(schema: S, envPrefix: string, s
     throw new QuicksilverError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`);
   }
   return result.data as z.infer<S>;
+}
+
+/** The candidate nearest to `name` by edit distance. */
+function closest(name: string, candidates: string[]): string {
+  const distance = (a: string, b: string): number => {
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const current = [i];
+      for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+    return previous[b.length]!;
+  };
+  return candidates.reduce((best, candidate) => (distance(name, candidate) < distance(name, best) ? candidate : best));
 }

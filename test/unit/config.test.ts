@@ -42,6 +42,17 @@ describe('config loading', { timeout: 5000 }, () => {
     writeFileSync(file, JSON.stringify({ maxQueuedTask: 1 }));
     assert.throws(() => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { file }), /unknown field 'maxQueuedTask'/);
   });
+
+  it('rejects a misspelt environment variable of its own prefix, naming the nearest known one', () => {
+    assert.throws(
+      () => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { env: { QS_COORDINATOR_MAX_QUEUED_TASK: '5', QS_WORKER_ANYTHING: 'x', PATH: '/bin' } }),
+      (error: QuicksilverError) => error.code === 'CONFIG_INVALID'
+        && /unknown environment variable QS_COORDINATOR_MAX_QUEUED_TASK \(did you mean QS_COORDINATOR_MAX_QUEUED_TASKS\?\)/.test(error.message)
+        && !error.message.includes('QS_WORKER_ANYTHING'),
+    );
+    // Another process's variables and empty ones are left alone.
+    assert.equal(loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { env: { QS_WORKER_ANYTHING: 'x', QS_COORDINATOR_TYPO: '' } }).maxQueuedTasks > 0, true);
+  });
 });
 
 describe('worker decodeConcurrency', { timeout: 5000 }, () => {
