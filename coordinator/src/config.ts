@@ -25,13 +25,21 @@ export const CoordinatorConfigSchema = z.object({
   taskTimeoutMs: z.number().int().positive().default(120_000).describe('deadline from a complete upload to its verdict'),
   maxTaskAttempts: z.number().int().min(1).default(3).describe('workers a task may lose before it is quarantined as a poison image'),
   bulkCreditShare: z.number().gt(0).max(1).default(0.7).describe('share of each worker\'s credit that bulk (re-scan) work may hold; the rest stays free for conveyor images'),
-  heartbeatIntervalMs: z.number().int().positive().default(2000).describe('how often workers must send a heartbeat'),
-  heartbeatTimeoutMs: z.number().int().positive().default(10_000).describe('silence after which a worker is dropped and its tasks re-dispatched'),
+  heartbeatIntervalMs: z.number().int().positive().default(2000).describe('how often workers must send a heartbeat (told to each worker at registration)'),
+  heartbeatTimeoutMs: z.number().int().positive().default(10_000).describe('silence after which a worker is dropped and its tasks re-dispatched; at least 2 x heartbeatIntervalMs'),
   answerCacheSize: z.number().int().positive().default(50_000).describe('answered image keys remembered so a resend gets the same verdict'),
   feedbackWindow: z.number().int().min(1).default(500).describe('feedback items per model version and station in the rolling accuracy window'),
   feedbackIndexSize: z.number().int().min(1).default(100_000).describe('recent verdicts kept (and replayed from JetStream at start) so feedback can join them by key or barcode'),
   rescanMonitorIntervalMs: z.number().int().min(0).default(2000).describe('how often re-scan job progress is recounted and exported, and finished jobs marked completed (0 = off)'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight images to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
+}).superRefine((config, ctx) => {
+  // A worker is dropped after heartbeatTimeoutMs of silence: it must be able to miss one heartbeat without that.
+  if (config.heartbeatTimeoutMs < 2 * config.heartbeatIntervalMs) {
+    ctx.addIssue({
+      code: 'custom', path: ['heartbeatTimeoutMs'],
+      message: `heartbeatTimeoutMs (${config.heartbeatTimeoutMs}) must be at least 2 x heartbeatIntervalMs (${config.heartbeatIntervalMs}), else idle workers are dropped between heartbeats`,
+    });
+  }
 });
 export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;

@@ -36,6 +36,20 @@ describe('config loading', { timeout: 5000 }, () => {
     );
   });
 
+  it('refuses a heartbeat timeout shorter than two heartbeat intervals, naming both fields', () => {
+    assert.throws(
+      () => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { env: { QS_COORDINATOR_HEARTBEAT_INTERVAL_MS: '15000' } }),
+      (error: QuicksilverError) => error.code === 'CONFIG_INVALID'
+        && /heartbeatTimeoutMs \(10000\) must be at least 2 x heartbeatIntervalMs \(15000\)/.test(error.message),
+    );
+    assert.throws(
+      () => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { flags: { heartbeatIntervalMs: 5000, heartbeatTimeoutMs: 9999 } }),
+      (error: QuicksilverError) => error.code === 'CONFIG_INVALID' && /heartbeatTimeoutMs \(from flag --heartbeat-timeout-ms\)/.test(error.message),
+    );
+    const config = loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { flags: { heartbeatIntervalMs: 5000, heartbeatTimeoutMs: 10_000 } });
+    assert.equal(config.heartbeatTimeoutMs, 10_000, 'exactly 2 x the interval is accepted');
+  });
+
   it('rejects unknown keys in a config file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qs-config-'));
     const file = join(dir, 'bad.json');
