@@ -23,6 +23,8 @@ export const CoordinatorConfigSchema = z.object({
   maxBufferedBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024).describe('image bytes held in memory at most (uploads + queued tasks); beyond it agents get OVERLOADED'),
   maxQueuedTasks: z.number().int().positive().default(10_000).describe('tasks waiting for a worker at most; beyond it agents get OVERLOADED'),
   taskTimeoutMs: z.number().int().positive().default(120_000).describe('deadline from a complete upload to its verdict'),
+  unknownModelGraceMs: z.number().int().min(0).default(60_000)
+    .describe('after start, how long an image for a model no connected worker serves waits for one (as with no worker) instead of a final UNKNOWN_MODEL, while the fleet reconnects; a model some worker served since the start always waits for its workers (see docs/reliability.md)'),
   maxTaskAttempts: z.number().int().min(1).default(3).describe('workers a task may lose before it is quarantined as a poison image'),
   bulkCreditShare: z.number().gt(0).max(1).default(0.7).describe('share of each worker\'s credit that bulk (re-scan) work may hold; the rest stays free for conveyor images'),
   heartbeatIntervalMs: z.number().int().positive().default(2000).describe('how often workers must send a heartbeat (told to each worker at registration)'),

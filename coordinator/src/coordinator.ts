@@ -45,7 +45,7 @@ export class Coordinator implements Component {
     });
     this.dispatcher = new Dispatcher({
       maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
-      heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, logger: logger.child({ component: 'dispatcher' }), registry,
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, unknownModelGraceMs: config.unknownModelGraceMs, logger: logger.child({ component: 'dispatcher' }), registry,
     });
     this.feedback = new FeedbackTracker({ registry, logger: logger.child({ component: 'feedback' }), windowSize: config.feedbackWindow, indexSize: config.feedbackIndexSize });
     this.feedbackSubscriber = new NatsFeedbackSubscriber({

@@ -7,6 +7,11 @@
 //   that has lost its worker maxAttempts times is failed for good (poison-image guard).
 // - Deadline: each task must finish within taskTimeoutMs of submission, else DEADLINE_EXCEEDED (or NO_WORKER
 //   when no worker serving its model was ever there).
+// - Models: a task names a model ("name", or "name@version" for one version). It waits in the queue while
+//   no connected worker serves it if a worker served it since the coordinator started (one restarting),
+//   within unknownModelGraceMs of the start (the fleet reconnecting), or when no worker is connected at
+//   all; otherwise it is answered UNKNOWN_MODEL (final). A model a worker retires (its heartbeat stops
+//   listing it, hot swap) is unknown again once no connected worker serves it.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { isErrorCode, QuicksilverError } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/logger.js';
@@ -95,6 +100,8 @@ export interface DispatcherOptions {
   heartbeatTimeoutMs: number;
   /** Share (0..1] of each worker's credit that bulk work may hold. */
   bulkCreditShare: number;
+  /** After construction, how long a model no worker has served yet still waits for one instead of UNKNOWN_MODEL. */
+  unknownModelGraceMs: number;
   logger: Logger;
   registry: Registry;
 }
@@ -134,6 +141,9 @@ export class Dispatcher {
   private readonly heartbeatCheck: NodeJS.Timeout;
   private accepting = true;
   private readonly metrics;
+  private readonly startedAt = performance.now();
+  /** "name" and "name@version" of every model a worker has served since the start, less retired ones. */
+  private readonly knownModels = new Set<string>();
 
   constructor(private readonly options: DispatcherOptions) {
     const registers = [options.registry];
@@ -172,6 +182,7 @@ export class Dispatcher {
     this.metrics.workers.set(this.workers.size);
     this.metrics.credits.set({ worker: info.id }, info.maxInFlight);
     this.metrics.inFlight.set({ worker: info.id }, 0);
+    for (const ref of modelRefs(info.models)) this.knownModels.add(ref);
     if (info.maxInFlight < info.maxBatchSize) {
       this.options.logger.warn({ worker: info.id, maxInFlight: info.maxInFlight, maxBatchSize: info.maxBatchSize },
         'worker credit is below its max batch size: its batches can never fill (raise maxInFlight to >= 2 x maxBatchSize)');
@@ -193,7 +204,10 @@ export class Dispatcher {
     const describe = (list: { name: string; version: string }[]) => list.map((m) => `${m.name}@${m.version}`).sort().join(',');
     if (models.length > 0 && describe(models) !== describe(worker.info.models)) {
       this.options.logger.info({ worker: workerId, before: worker.info.models, now: models }, 'worker models changed');
+      const retired = modelRefs(worker.info.models);
       worker.info.models = models.map(({ name, version }) => ({ name, version }));
+      for (const ref of modelRefs(models)) this.knownModels.add(ref);
+      for (const ref of retired) if (!this.anyWorkerServes(ref)) this.knownModels.delete(ref);
       this.pump();
     }
   }
@@ -231,9 +245,10 @@ export class Dispatcher {
     if (this.queue.size >= this.options.maxQueuedTasks) {
       return Promise.reject(new QuicksilverError('OVERLOADED', `the coordinator queue is full (${this.options.maxQueuedTasks} tasks); retry later`));
     }
-    if (this.workers.size > 0 && !this.anyWorkerServes(task.modelName)) {
-      const served = [...new Set(this.connectedWorkers.flatMap((w) => w.models.map((m) => m.name)))].join(', ');
-      return Promise.reject(new QuicksilverError('UNKNOWN_MODEL', `no worker serves model '${task.modelName}' (served: ${served || 'none'})`));
+    if (this.workers.size > 0 && !this.anyWorkerServes(task.modelName) && !this.mayAppear(task.modelName)) {
+      const served = [...new Set(this.connectedWorkers.flatMap((w) => w.models.map((m) => `${m.name}@${m.version}`)))].sort().join(', ');
+      return Promise.reject(new QuicksilverError('UNKNOWN_MODEL',
+        `no worker serves model '${task.modelName}' (served: ${served || 'none'}), nor has one since the coordinator started`));
     }
     if (task.imageUri && this.workers.size > 0 && !this.anyWorkerReadsReferences()) {
       return Promise.reject(new QuicksilverError('IMAGE_REFERENCE_UNREADABLE',
@@ -332,9 +347,14 @@ export class Dispatcher {
 
   private anyWorkerServes(modelName: string, priority?: PriorityClass): boolean {
     for (const worker of this.workers.values()) {
-      if (worker.info.models.some((m) => m.name === modelName) && (!priority || worker.info.priorities.includes(priority))) return true;
+      if (servesModel(worker.info, modelName) && (!priority || worker.info.priorities.includes(priority))) return true;
     }
     return false;
+  }
+
+  /** A worker serving it may (re)connect: one served it since the start, or the fleet is still connecting. */
+  private mayAppear(modelName: string): boolean {
+    return this.knownModels.has(modelName) || performance.now() - this.startedAt < this.options.unknownModelGraceMs;
   }
 
   /** Hands queued tasks to workers with spare credit: realtime first, stations round-robin. */
@@ -372,7 +392,7 @@ export class Dispatcher {
       // conveyor image never queues inside it behind more than that share of re-scan images.
       if (priority === 'bulk' && worker.info.priorities.includes('realtime')
         && worker.bulkInFlight >= Math.max(1, Math.floor(worker.info.maxInFlight * this.options.bulkCreditShare))) continue;
-      if (!worker.info.models.some((m) => m.name === modelName)) continue;
+      if (!servesModel(worker.info, modelName)) continue;
       const load = worker.inFlight.size / worker.info.maxInFlight;
       // Ties go to the worker that was given work longest ago, so idle workers share a trickle.
       if (load < bestLoad || (load === bestLoad && worker.lastDispatchAt < best!.lastDispatchAt)) {
@@ -412,4 +432,17 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** "name" matches any version of the model, "name@version" exactly that one (as the worker resolves it). */
+function servesModel(info: Pick<WorkerInfo, 'models'>, modelName: string): boolean {
+  const at = modelName.indexOf('@');
+  if (at < 0) return info.models.some((m) => m.name === modelName);
+  const name = modelName.slice(0, at);
+  const version = modelName.slice(at + 1);
+  return info.models.some((m) => m.name === name && m.version === version);
+}
+
+function modelRefs(models: readonly { name: string; version: string }[]): string[] {
+  return models.flatMap((m) => [m.name, `${m.name}@${m.version}`]);
 }

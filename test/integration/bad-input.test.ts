@@ -84,7 +84,8 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
   }
 
   before(async () => {
-    cluster = await startCluster({ workers: 1, coordinator: { maxImageBytes: MAX_IMAGE_BYTES } });
+    // No grace: an unknown model name is answered at once, as it is once a coordinator has been up unknownModelGraceMs.
+    cluster = await startCluster({ workers: 1, coordinator: { maxImageBytes: MAX_IMAGE_BYTES, unknownModelGraceMs: 0 } });
     client = new InspectionClient(cluster.coordinatorAddress, { ...noSecurity, reconnectBaseDelayMs: 100, reconnectMaxDelayMs: 500, logger: silentLogger });
     session = openSession();
     good = (await renderSheet({ seed: 8100, contaminated: false, width: 600, height: 800 })).bytes;

@@ -26,7 +26,7 @@ const task = (modelName = 'm', extra: Partial<DispatchTask> = {}): DispatchTask 
 });
 const classification = { label: 'clean', score: 0.1, threshold: 0.5, flagged: false, modelName: 'm', modelVersion: '1.0.0' };
 const newDispatcher = (overrides: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}) =>
-  new Dispatcher({ maxQueuedTasks: 100, taskTimeoutMs: 5000, maxAttempts: 2, heartbeatTimeoutMs: 60_000, bulkCreditShare: 0.5, logger, registry: new Registry(), ...overrides });
+  new Dispatcher({ maxQueuedTasks: 100, taskTimeoutMs: 5000, maxAttempts: 2, heartbeatTimeoutMs: 60_000, bulkCreditShare: 0.5, unknownModelGraceMs: 0, logger, registry: new Registry(), ...overrides });
 
 describe('Dispatcher', { timeout: 10_000 }, () => {
   it('never exceeds a worker credit and routes to the least-loaded worker', async () => {
@@ -71,6 +71,56 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     const dispatcher = newDispatcher();
     dispatcher.registerWorker(worker('w', 1, ['other']), new RecordingChannel());
     await assert.rejects(dispatcher.submit(task('m')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL' && /other/.test(error.message));
+    dispatcher.close();
+  });
+
+  it('queues a known model while its only worker restarts (retryable NO_WORKER at the deadline), not UNKNOWN_MODEL', async () => {
+    const dispatcher = newDispatcher({ taskTimeoutMs: 300 });
+    dispatcher.registerWorker(worker('other', 4, ['other']), new RecordingChannel());
+    dispatcher.registerWorker(worker('mercury', 4, ['m']), new RecordingChannel());
+    dispatcher.workerDisconnected('mercury', 'restarting');
+    const expiring = dispatcher.submit(task('m'));
+    assert.equal(dispatcher.queueDepth, 1, 'queued for the worker that served the model, not rejected');
+    await assert.rejects(expiring, (error: QuicksilverError) => error.code === 'NO_WORKER' && error.retryable);
+    const waiting = dispatcher.submit(task('m'));
+    const back = new RecordingChannel();
+    dispatcher.registerWorker(worker('mercury', 4, ['m']), back);
+    assert.equal(back.sent.length, 1, 'the returning worker gets the queued task');
+    dispatcher.completeTask('mercury', { taskId: back.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await waiting).workerId, 'mercury');
+    await assert.rejects(dispatcher.submit(task('never-served')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL' && /since the coordinator started/.test(error.message));
+    dispatcher.close();
+  });
+
+  it('lets a model no worker has served yet wait for the fleet for unknownModelGraceMs after the start', async () => {
+    const dispatcher = newDispatcher({ unknownModelGraceMs: 300 });
+    dispatcher.registerWorker(worker('other', 4, ['other']), new RecordingChannel());
+    const early = dispatcher.submit(task('m'));
+    assert.equal(dispatcher.queueDepth, 1, 'queued during the grace');
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('late', 4, ['m']), channel);
+    dispatcher.completeTask('late', { taskId: channel.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await early).workerId, 'late');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await assert.rejects(dispatcher.submit(task('typo')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL' && !error.retryable);
+    dispatcher.close();
+  });
+
+  it('routes a pinned name@version only to a worker advertising that version', async () => {
+    const dispatcher = newDispatcher();
+    const v1 = new RecordingChannel();
+    const v2 = new RecordingChannel();
+    dispatcher.registerWorker(worker('v1', 4, ['m']), v1);
+    dispatcher.registerWorker({ ...worker('v2', 4), models: [{ name: 'm', version: '2.0.0' }] }, v2);
+    const results = [dispatcher.submit(task('m@2.0.0')), dispatcher.submit(task('m@2.0.0')), dispatcher.submit(task('m@1.0.0'))];
+    assert.deepEqual([v1.sent.map((t) => t.modelName), v2.sent.map((t) => t.modelName)], [['m@1.0.0'], ['m@2.0.0', 'm@2.0.0']]);
+    for (const [id, channel] of [['v1', v1], ['v2', v2]] as const) {
+      for (const t of channel.sent) dispatcher.completeTask(id, { taskId: t.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    }
+    await Promise.all(results);
+    await assert.rejects(dispatcher.submit(task('m@9.9.9')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL' && /m@2\.0\.0/.test(error.message));
+    dispatcher.heartbeat('v1', false, [{ name: 'm', version: '3.0.0' }]); // 1.0.0 retired, hot swap
+    await assert.rejects(dispatcher.submit(task('m@1.0.0')), (error: QuicksilverError) => error.code === 'UNKNOWN_MODEL');
     dispatcher.close();
   });
 
