@@ -21,6 +21,8 @@ export const CoordinatorConfigSchema = z.object({
   defaultModel: z.string().default('mercury-cnn').describe('model used when an agent names none'),
   maxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest image accepted, in bytes'),
   maxBufferedBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024).describe('image bytes held in memory at most (uploads + queued tasks); beyond it agents get OVERLOADED'),
+  uploadIdleTimeoutMs: z.number().int().positive().default(30_000)
+    .describe('an upload that gets no chunk for this long is dropped, its memory released, and answered UPLOAD_ABORTED (retryable: the agent resends)'),
   maxQueuedTasks: z.number().int().positive().default(10_000).describe('tasks waiting for a worker at most; beyond it agents get OVERLOADED'),
   taskTimeoutMs: z.number().int().positive().default(120_000).describe('deadline from a complete upload to its verdict'),
   unknownModelGraceMs: z.number().int().min(0).default(60_000)

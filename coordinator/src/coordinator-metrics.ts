@@ -20,7 +20,7 @@ export function createCoordinatorMetrics(registry: Registry) {
     bufferedBytes: new Gauge({ name: 'quicksilver_coordinator_buffered_bytes', help: 'Image bytes held in memory (uploads and queued tasks)', registers }),
     inFlight: new Gauge({ name: 'quicksilver_coordinator_images_in_flight', help: 'Images accepted and awaiting a verdict', registers }),
     agentStreams: new Gauge({ name: 'quicksilver_coordinator_agent_streams', help: 'Open agent Inspect streams', registers }),
-    uploadsAborted: new Counter({ name: 'quicksilver_coordinator_uploads_aborted_total', help: 'Uploads whose stream ended before their last chunk (UPLOAD_ABORTED; the agent resends)', labelNames: ['station'], registers }),
+    uploadsAborted: new Counter({ name: 'quicksilver_coordinator_uploads_aborted_total', help: 'Uploads dropped before their last chunk (UPLOAD_ABORTED; the agent resends), by reason: stream_closed, idle (no chunk for uploadIdleTimeoutMs)', labelNames: ['station', 'reason'], registers }),
     authFailures: new Counter({ name: 'quicksilver_coordinator_auth_failures_total', help: 'Agent or worker calls refused by access control, by reason', labelNames: ['reason'], registers }),
     publishFailures: new Counter({ name: 'quicksilver_coordinator_publish_failures_total', help: 'Verdict publication attempts to NATS that failed (the verdict stays in the outbox)', registers }),
     outboxDepth: new Gauge({ name: 'quicksilver_coordinator_outbox_depth', help: 'Verdicts stored in the durable outbox, waiting for NATS', registers }),

@@ -55,7 +55,7 @@ export class Coordinator implements Component {
       onVerdict: (event) => this.feedback.recordVerdict(indexedVerdictOf(event)),
       dispatcher: this.dispatcher, outbox: this.outbox, metrics, logger: logger.child({ component: 'inspection' }),
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
-      answerCacheSize: config.answerCacheSize,
+      answerCacheSize: config.answerCacheSize, uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
     });
     if (config.rescanMonitorIntervalMs > 0) {
       this.rescanMonitor = new RescanMonitor({

@@ -17,7 +17,7 @@ import { isErrorCode, QuicksilverError } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/logger.js';
 import { PRIORITY_CLASSES, TaskQueue, type PriorityClass } from './task-queue.js';
 
-/** An image's bytes: whole, or in the chunks it arrived in (forwarded to the worker as they are, not copied into one buffer). */
+/** An image's bytes: whole, or in the pieces it arrived in (large chunks as they came, tiny ones copied together; forwarded to the worker as they are). */
 export type ImageBytes = Buffer | readonly Buffer[];
 
 export interface DispatchTask {

@@ -12,6 +12,7 @@ import type { Logger } from '../../common/src/logger.js';
 import { sniffImageFormat } from '../../common/src/image-format.js';
 import type { VerdictEvent } from '../../common/src/verdict-event.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
+import { ChunkAssembler } from './chunk-assembler.js';
 import type { Dispatcher, ImageBytes } from './dispatcher.js';
 import type { VerdictOutbox } from './verdict-outbox.js';
 
@@ -33,15 +34,15 @@ export interface InspectionServiceOptions {
   defaultModel: string;
   /** Answered keys remembered for resends. */
   answerCacheSize: number;
+  /** An upload that gets no chunk for this long is dropped (UPLOAD_ABORTED) and its reservation released. */
+  uploadIdleTimeoutMs: number;
   /** Called with every decided verdict once it is in the outbox (feedback joins to it). */
   onVerdict?: (event: VerdictEvent) => void;
 }
 
 type Answer = { verdict: Verdict } | { rejection: Rejection };
 
-/** Chunks of at least this size on average are forwarded as they came; smaller ones are joined first
- *  (a station sending tiny chunks would otherwise cost a worker message each). */
-export const MIN_FORWARDED_CHUNK_BYTES = 64 * 1024;
+export { MIN_FORWARDED_CHUNK_BYTES } from './chunk-assembler.js';
 
 /** The first `n` bytes of an image (fewer if it is shorter), copying only when they span chunks. */
 function headOf(image: ImageBytes, n: number): Buffer {
@@ -59,11 +60,13 @@ function headOf(image: ImageBytes, n: number): Buffer {
 interface Upload {
   header: ImageHeaderFields;
   receivedAt: number;
-  /** The chunks received so far, as grpc-js decoded them. */
-  chunks: Buffer[];
-  received: number;
+  /** The bytes received so far (large chunks as grpc-js decoded them, small ones copied together). */
+  bytes: ChunkAssembler;
   hash: Hash;
   reserved: number;
+  /** performance.now() of the header or the last chunk. */
+  lastActivityAt: number;
+  idleTimer: NodeJS.Timeout;
 }
 
 /** What processing an image needs of its upload (an image sent by reference has no bytes to assemble). */
@@ -91,6 +94,11 @@ export class InspectionService {
   sessionClosed(session: InspectionSession): void {
     this.sessions.delete(session);
     this.options.metrics.agentStreams.set(this.sessions.size);
+  }
+
+  /** The pieces of image bytes held for uploads still arriving (tests check what tiny chunks cost). */
+  heldUploadPieces(): Buffer[] {
+    return [...this.sessions].flatMap((session) => session.heldUploadPieces());
   }
 
   get isAccepting(): boolean {
@@ -232,8 +240,9 @@ export class InspectionSession {
     if (this.closed) return;
     this.closed = true;
     for (const upload of this.uploads.values()) {
+      clearTimeout(upload.idleTimer);
       this.service.release(upload.reserved);
-      this.service.options.metrics.uploadsAborted.inc({ station: upload.header.stationId });
+      this.service.options.metrics.uploadsAborted.inc({ station: upload.header.stationId, reason: 'stream_closed' });
     }
     this.service.options.metrics.uploadsInProgress.dec(this.uploads.size);
     if (this.uploads.size) this.service.options.logger.info({ peer: this.peer, incomplete: this.uploads.size }, 'agent stream closed with incomplete uploads');
@@ -299,7 +308,12 @@ export class InspectionSession {
     if (!this.service.reserve(header.sizeBytes)) {
       return this.rejectAndDiscard(header, 'OVERLOADED', 'the coordinator is holding as many image bytes as it may; retry shortly');
     }
-    this.uploads.set(key, { header, receivedAt: performance.now(), chunks: [], received: 0, hash: createHash('sha256'), reserved: header.sizeBytes });
+    const now = performance.now();
+    const upload: Upload = {
+      header, receivedAt: now, bytes: new ChunkAssembler(header.sizeBytes), hash: createHash('sha256'), reserved: header.sizeBytes, lastActivityAt: now,
+      idleTimer: setTimeout(() => this.checkIdle(key, upload), this.service.options.uploadIdleTimeoutMs).unref(),
+    };
+    this.uploads.set(key, upload);
     metrics.uploadsInProgress.inc();
     metrics.imagesAccepted.inc({ station: header.stationId });
     this.send({ accepted: { idempotencyKey: key } });
@@ -327,30 +341,57 @@ export class InspectionSession {
       if (!last) this.discard(key);
       this.reject(header, code, reason);
     };
-    if (offset !== upload.received) return fail('PROTOCOL_VIOLATION', `chunk at offset ${offset} for ${header.fileName}, expected ${upload.received}`);
-    if (upload.received + data.length > header.sizeBytes) {
+    const received = upload.bytes.received;
+    if (offset !== received) return fail('PROTOCOL_VIOLATION', `chunk at offset ${offset} for ${header.fileName}, expected ${received}`);
+    if (received + data.length > header.sizeBytes) {
       return fail('SIZE_MISMATCH', `${header.fileName}: more bytes than the declared ${header.sizeBytes}`);
     }
-    if (data.length > 0) upload.chunks.push(data); // kept as received: no copy
+    upload.lastActivityAt = performance.now();
+    upload.bytes.append(data);
     upload.hash.update(data);
-    upload.received += data.length;
     this.service.options.metrics.bytesReceived.inc(data.length);
     if (!last) return;
-    if (upload.received !== header.sizeBytes) {
-      return fail('SIZE_MISMATCH', `${header.fileName}: received ${upload.received} bytes, declared ${header.sizeBytes}`);
+    if (upload.bytes.received !== header.sizeBytes) {
+      return fail('SIZE_MISMATCH', `${header.fileName}: received ${upload.bytes.received} bytes, declared ${header.sizeBytes}`);
     }
     const actual = upload.hash.digest('hex');
     if (actual !== header.sha256) {
       return fail('CHECKSUM_MISMATCH', `${header.fileName}: received bytes hash to ${actual}, declared ${header.sha256}`);
     }
+    clearTimeout(upload.idleTimer);
     this.uploads.delete(key);
     this.service.options.metrics.uploadsInProgress.dec();
-    const { chunks, received } = upload;
-    const image = chunks.length === 1 ? chunks[0]! : received / Math.max(1, chunks.length) >= MIN_FORWARDED_CHUNK_BYTES ? chunks : Buffer.concat(chunks, received);
-    void this.service.process(upload, image).then((answer) => this.send(answer));
+    void this.service.process(upload, upload.bytes.image()).then((answer) => this.send(answer));
+  }
+
+  /**
+   * An upload with no chunk for uploadIdleTimeoutMs (a stalled or hostile station; gRPC keepalive keeps
+   * its stream open) is dropped so its reservation does not block other stations: UPLOAD_ABORTED
+   * (retryable, the agent resends), its remaining chunks discarded.
+   */
+  private checkIdle(key: string, upload: Upload): void {
+    if (this.closed || this.uploads.get(key) !== upload) return;
+    const timeoutMs = this.service.options.uploadIdleTimeoutMs;
+    const idleMs = performance.now() - upload.lastActivityAt;
+    if (idleMs < timeoutMs) {
+      upload.idleTimer = setTimeout(() => this.checkIdle(key, upload), Math.ceil(timeoutMs - idleMs)).unref();
+      return;
+    }
+    const { header } = upload;
+    this.dropUpload(key, upload);
+    this.discard(key);
+    this.service.options.metrics.uploadsAborted.inc({ station: header.stationId, reason: 'idle' });
+    this.reject(header, 'UPLOAD_ABORTED',
+      `${header.fileName}: no bytes for ${Math.round(idleMs)} ms (uploadIdleTimeoutMs ${timeoutMs}) after ${upload.bytes.received} of ${header.sizeBytes}; upload dropped, resend it`);
+  }
+
+  /** @internal */
+  heldUploadPieces(): Buffer[] {
+    return [...this.uploads.values()].flatMap((upload) => upload.bytes.held());
   }
 
   private dropUpload(key: string, upload: Upload): void {
+    clearTimeout(upload.idleTimer);
     this.uploads.delete(key);
     this.service.release(upload.reserved);
     this.service.options.metrics.uploadsInProgress.dec();
