@@ -52,6 +52,8 @@ const DRAIN_SETTLE_MS = 500;
 
 interface AssemblingTask {
   header: TaskHeader__Output;
+  /** The stream the header came on: its chunks follow there, and its answer goes back there. */
+  stream: LinkStream;
   bytes: Buffer;
   received: number;
 }
@@ -65,6 +67,8 @@ export class CoordinatorLink implements Component {
   private stream: LinkStream | undefined;
   private express: LinkStream | undefined;
   private readonly assembling = new Map<string, AssemblingTask>();
+  /** Tasks cancelled (and already answered) while their chunks were still arriving: the rest is dropped. */
+  private readonly droppingChunks = new Set<string>();
   private readonly running = new Map<string, AbortController>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -168,6 +172,7 @@ export class CoordinatorLink implements Component {
     if (this.registered) this.options.onConnectedChange?.(false);
     this.registered = false;
     this.assembling.clear();
+    this.droppingChunks.clear();
     // Running tasks are abandoned: the coordinator re-dispatches them when the stream ends.
     for (const controller of this.running.values()) controller.abort();
     this.running.clear();
@@ -201,9 +206,13 @@ export class CoordinatorLink implements Component {
         this.runTask(stream, header, Buffer.alloc(0));
         return;
       }
-      this.assembling.set(header.taskId, { header, bytes: Buffer.alloc(0), received: 0 });
+      this.assembling.set(header.taskId, { header, stream, bytes: Buffer.alloc(0), received: 0 });
     } else if (message.chunk) {
       const { taskId, data, last } = message.chunk;
+      if (this.droppingChunks.has(taskId)) {
+        if (last) this.droppingChunks.delete(taskId);
+        return;
+      }
       const task = this.assembling.get(taskId);
       if (!task) return;
       const declared = task.header.sizeBytes;
@@ -227,9 +236,28 @@ export class CoordinatorLink implements Component {
         }
       }
     } else if (message.cancel) {
-      this.assembling.delete(message.cancel.taskId);
-      this.running.get(message.cancel.taskId)?.abort();
+      this.cancel(message.cancel.taskId);
     }
+  }
+
+  /**
+   * The coordinator gave up on a task (its deadline passed) but keeps its credit until the worker answers:
+   * every task sent here is answered exactly once, a cancelled one too. A cancel may come on the main
+   * stream while a realtime task's chunks still arrive on the express stream: it is answered at once
+   * (DEADLINE_EXCEEDED) and its remaining chunks are dropped. A running task is aborted and answered
+   * when its run ends (with the error, or the result if the run had already started). A cancel for a
+   * task not held here (answered already, or the second copy of the cancel) is ignored.
+   */
+  private cancel(taskId: string): void {
+    const error = new QuicksilverError('DEADLINE_EXCEEDED', `task ${taskId} was cancelled by the coordinator (past its deadline)`);
+    const assembling = this.assembling.get(taskId);
+    if (assembling) {
+      this.assembling.delete(taskId);
+      this.droppingChunks.add(taskId); // its last chunk has not come yet
+      this.sendError(assembling.stream, taskId, error);
+      return;
+    }
+    this.running.get(taskId)?.abort(error);
   }
 
   /** Classifies `bytes`, or the image at header.imageUri when `bytes` is undefined, and answers on `stream`. */
