@@ -234,6 +234,7 @@ export class InferenceEngine implements Component {
       const discovery = await discoverModels(modelsDir);
       const refusals: QuicksilverError[] = [];
       for (const { manifestPath, error } of discovery.failures) {
+        this.refusedVersions.set(manifestPath, error.message); // reload() logs it again only when its reason changes
         this.refuse(error.code === 'MODEL_CHECKSUM_MISMATCH' ? 'checksum_mismatch' : 'invalid', error, { manifestPath });
         refusals.push(error);
       }

@@ -7,17 +7,21 @@ import { loadModel, type LoadedModel, type ModelManifest } from '../../common/sr
 
 export interface ModelDiscovery {
   loaded: LoadedModel[];
-  /** Manifests that were refused, with the reason (MODEL_CHECKSUM_MISMATCH, MODEL_INVALID). */
+  /** Manifests that were refused, with the reason (MODEL_CHECKSUM_MISMATCH, MODEL_INVALID); also model
+   *  folders that could not be listed (MODEL_INVALID, manifestPath = the folder): the others are still discovered. */
   failures: { manifestPath: string; error: QuicksilverError }[];
 }
 
 /**
  * Loads and verifies every modelsDir/<name>/<version>/manifest.json, except the folders `skip` names
- * (e.g. versions already served: a version is immutable). Throws CONFIG_INVALID when there is none.
+ * (e.g. versions already served: a version is immutable). A <name> folder that cannot be listed (e.g. a
+ * lost+found the worker may not read) is a failure of its own; the rest are still discovered. Throws
+ * CONFIG_INVALID when modelsDir cannot be read or holds no manifest.
  */
 export async function discoverModels(modelsDir: string, skip: (name: string, version: string) => boolean = () => false): Promise<ModelDiscovery> {
   const manifestPaths: string[] = [];
   const skipped = new Set<string>();
+  const discovery: ModelDiscovery = { loaded: [], failures: [] };
   let names: string[];
   try {
     names = (await readdir(modelsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -25,7 +29,14 @@ export async function discoverModels(modelsDir: string, skip: (name: string, ver
     throw new QuicksilverError('CONFIG_INVALID', `cannot read models dir ${modelsDir}: ${(error as Error).message}`);
   }
   for (const name of names) {
-    const versions = (await readdir(join(modelsDir, name), { withFileTypes: true })).filter((d) => d.isDirectory());
+    let versions;
+    try {
+      versions = (await readdir(join(modelsDir, name), { withFileTypes: true })).filter((d) => d.isDirectory());
+    } catch (error) {
+      discovery.failures.push({ manifestPath: join(modelsDir, name), error: new QuicksilverError('MODEL_INVALID',
+        `cannot read model folder ${join(modelsDir, name)}: ${(error as Error).message}`, { cause: error }) });
+      continue;
+    }
     for (const version of versions) {
       const manifestPath = join(modelsDir, name, version.name, 'manifest.json');
       if (!(await stat(manifestPath).then((s) => s.isFile(), () => false))) continue;
@@ -34,9 +45,10 @@ export async function discoverModels(modelsDir: string, skip: (name: string, ver
     }
   }
   if (manifestPaths.length === 0) {
-    throw new QuicksilverError('CONFIG_INVALID', `no model found: expected ${join(modelsDir, '<name>/<version>/manifest.json')}`);
+    const unreadable = discovery.failures.map((f) => f.error.message);
+    throw new QuicksilverError('CONFIG_INVALID', `no model found: expected ${join(modelsDir, '<name>/<version>/manifest.json')}`
+      + (unreadable.length > 0 ? ` (${unreadable.join('; ')})` : ''));
   }
-  const discovery: ModelDiscovery = { loaded: [], failures: [] };
   for (const manifestPath of manifestPaths) {
     if (skipped.has(manifestPath)) continue;
     try {
