@@ -9,11 +9,16 @@ import { QuicksilverError } from './errors.js';
 
 const probability = z.number().min(0).max(1);
 
+/** Bounds a worker can allocate staging buffers for: batch (fixed) up to 1024 images, sides up to 4096 pixels. */
+export const MAX_MANIFEST_BATCH = 1024;
+export const MAX_MANIFEST_SIDE = 4096;
+const side = (field: string) => z.number().int().min(1, `${field} must be at least 1`).max(MAX_MANIFEST_SIDE, `${field} must be at most ${MAX_MANIFEST_SIDE} pixels`);
+
 export const PreprocessingSchema = z.object({
   /** Target size; the whole sheet is resized to it (aspect ratio not kept: fit "fill"). */
   resize: z.object({
-    width: z.number().int().positive(),
-    height: z.number().int().positive(),
+    width: side('preprocessing.resize.width'),
+    height: side('preprocessing.resize.height'),
     /** sharp resize kernel; training data must be made with the same one. */
     kernel: z.enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3']),
     fit: z.literal('fill'),
@@ -40,8 +45,12 @@ export const ModelManifestSchema = z.object({
   input: z.object({
     name: z.string(),
     layout: z.literal('NCHW'),
-    /** [batch, channels, height, width]; batch -1 = dynamic. */
-    shape: z.tuple([z.number().int(), z.literal(3), z.number().int().positive(), z.number().int().positive()]),
+    /** [batch, channels, height, width]; batch -1 = dynamic, else fixed (1..1024); sides 1..4096. */
+    shape: z.tuple([
+      z.number().int().refine((batch) => batch === -1 || (batch >= 1 && batch <= MAX_MANIFEST_BATCH),
+        `input.shape[0] (batch) must be -1 (dynamic) or 1..${MAX_MANIFEST_BATCH}`),
+      z.literal(3), side('input.shape[2] (height)'), side('input.shape[3] (width)'),
+    ]),
     dtype: z.literal('float32'),
   }),
   output: z.object({

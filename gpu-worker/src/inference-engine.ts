@@ -141,6 +141,8 @@ type LoadFailureReason = 'checksum_mismatch' | 'invalid' | 'session_create' | 'w
 
 const STAGING_BUFFERS = 3;
 const REALTIME_STAGING_BUFFERS = 2;
+/** Largest staging buffer (one batch of input tensors) a model may need; a manifest asking more is refused. */
+const MAX_STAGING_BUFFER_BYTES = 4 * 2 ** 30;
 /** Consecutive failed model runs after which the engine reports not ready (e.g. a lost GPU). */
 const FAILED_RUNS_UNTIL_UNREADY = 3;
 
@@ -164,6 +166,8 @@ export class InferenceEngine implements Component {
   private readonly refusedVersions = new Map<string, string>();
   /** manifestPath#sha256 of versions that verified but could not be served (session, warm-up): not retried. */
   private readonly unservable = new Set<string>();
+  /** Errors refuse() logged and counted: serve() refuses any other failure itself. */
+  private readonly refusals = new WeakSet<QuicksilverError>();
 
   constructor(private readonly options: InferenceEngineOptions) {
     const invalid = (field: string, rule: string) => new QuicksilverError('CONFIG_INVALID', `inference engine: ${field} must be ${rule}`);
@@ -387,8 +391,20 @@ export class InferenceEngine implements Component {
 
   // --- loading ------------------------------------------------------------------------------------
 
-  /** Session (on the chosen provider) + warm-up + batcher for one verified model; throws after counting the refusal. */
+  /** Session (on the chosen provider) + warm-up + batcher for one verified model; throws after logging and
+   *  counting the refusal, whatever failed (CONFIG_INVALID, requireGpu without a GPU, is fatal and passes through). */
   private async serve(model: LoadedModel): Promise<ServedModel> {
+    try {
+      return await this.serveModel(model);
+    } catch (error) {
+      const failure = toQuicksilverError(error);
+      if (this.refusals.has(failure) || failure.code === 'CONFIG_INVALID') throw failure;
+      const id = modelId(model.manifest);
+      throw this.refuse('invalid', new QuicksilverError('MODEL_INVALID', `model ${id}: cannot be served: ${failure.message}`, { cause: error }), { model: id });
+    }
+  }
+
+  private async serveModel(model: LoadedModel): Promise<ServedModel> {
     const { manifest } = model;
     const id = `${manifest.name}@${manifest.version}`;
     // Hash the very bytes handed to onnxruntime: the file may have changed since loadModel checked it.
@@ -420,6 +436,11 @@ export class InferenceEngine implements Component {
       const batchCapacity = fixedBatch ? declaredBatch : this.options.maxBatchSize;
       const [, channels, height, width] = manifest.input.shape;
       const imageSize = channels * height * width;
+      const stagingBytes = batchCapacity * imageSize * Float32Array.BYTES_PER_ELEMENT;
+      if (stagingBytes > MAX_STAGING_BUFFER_BYTES) {
+        throw this.refuse('invalid', new QuicksilverError('MODEL_INVALID', `model ${id}: a batch of ${batchCapacity} x [${channels}, ${height}, ${width}] `
+          + `needs ${(stagingBytes / 2 ** 30).toFixed(1)} GiB per staging buffer, more than ${MAX_STAGING_BUFFER_BYTES / 2 ** 30} GiB (input.shape, maxBatchSize)`), { model: id });
+      }
       const lane = (session: ModelSession, stagingBuffers: number, limiter: PermitSource, maxQueueDelayMicros: number): Lane => {
         const staging = Array.from({ length: stagingBuffers }, () => new Float32Array(batchCapacity * imageSize));
         const created: Lane = {
@@ -497,6 +518,7 @@ export class InferenceEngine implements Component {
   }
 
   private refuse(reason: LoadFailureReason, error: QuicksilverError, context: Record<string, string>): QuicksilverError {
+    this.refusals.add(error);
     this.metrics.modelLoadFailuresTotal.inc({ reason });
     this.logger.error({ ...context, reason, code: error.code, err: error.message }, 'model refused');
     return error;

@@ -334,6 +334,40 @@ describe('InferenceEngine', TIMEOUT, () => {
     }
   });
 
+  it('refuses a manifest with an out-of-bounds batch or size, or a batch too big to stage: logged with the reason, counted, the others keep serving', TIMEOUT, async () => {
+    const dir = join(root, 'bounds');
+    await writeTinyCnnModel(dir, { size: 16, version: '1.0.0' });
+    const boundsRegistry = new Registry();
+    const { logger, lines } = captureLogger();
+    const bounded = new InferenceEngine(engineOptions(dir, { registry: boundsRegistry, logger }));
+    await bounded.start();
+    try {
+      const hugeBatch = await writeTinyCnnModel(dir, { size: 16, version: '1.1.0', manifestOverrides: {
+        input: { name: 'input', layout: 'NCHW', shape: [3_200_000_000, 3, 16, 16], dtype: 'float32' } } });
+      const wide = await writeTinyCnnModel(dir, { size: 16, version: '1.2.0', manifestOverrides: {
+        input: { name: 'input', layout: 'NCHW', shape: [-1, 3, 16, 5000], dtype: 'float32' },
+        preprocessing: { ...model.manifest.preprocessing, resize: { width: 5000, height: 16, kernel: 'linear', fit: 'fill' } } } });
+      // Within every bound, but one batch would need 192 GiB of staging memory.
+      const tooBig = await writeTinyCnnModel(dir, { size: 16, version: '1.3.0', manifestOverrides: {
+        input: { name: 'input', layout: 'NCHW', shape: [1024, 3, 4096, 4096], dtype: 'float32' },
+        preprocessing: { ...model.manifest.preprocessing, resize: { width: 4096, height: 4096, kernel: 'linear', fit: 'fill' } } } });
+      const changes = await bounded.reload();
+      assert.deepEqual(changes.added, []);
+      assert.deepEqual(changes.refused.sort(), [hugeBatch.manifestPath, wide.manifestPath, tooBig.manifestPath].sort());
+      const refusals = lines.filter((l) => l.msg === 'model refused');
+      const reasonOf = (match: (l: Record<string, unknown>) => boolean) => String(refusals.find(match)?.err);
+      assert.match(reasonOf((l) => l.manifestPath === hugeBatch.manifestPath), /input\.shape\.0: input\.shape\[0\] \(batch\) must be -1 \(dynamic\) or 1\.\.1024/);
+      assert.match(reasonOf((l) => l.manifestPath === wide.manifestPath), /preprocessing\.resize\.width must be at most 4096/);
+      assert.match(reasonOf((l) => l.model === 'tiny-cnn@1.3.0'), /needs 192\.0 GiB per staging buffer, more than 4 GiB/);
+      assert.ok(refusals.every((l) => l.code === 'MODEL_INVALID'));
+      assert.match(await boundsRegistry.metrics(), /quicksilver_worker_model_load_failures_total\{reason="invalid"\} 3/);
+      assert.deepEqual(bounded.models, [{ name: 'tiny-cnn', version: '1.0.0' }]);
+      assert.equal((await bounded.classify({ bytes: images[0]! })).modelVersion, '1.0.0');
+    } finally {
+      await bounded.stop(AbortSignal.timeout(5000));
+    }
+  });
+
   it('stop() drains queued work, then refuses new work with SHUTTING_DOWN', TIMEOUT, async () => {
     const stopping = new InferenceEngine(engineOptions(modelsDir, { maxQueueDelayMicros: 5_000_000 }));
     await stopping.start();
