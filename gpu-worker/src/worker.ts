@@ -115,8 +115,9 @@ export class Worker implements Component {
     this.started = false;
     clearInterval(this.modelPoll);
     this.health.setServing(false);
-    await this.rescan?.stop(signal);
-    await this.link?.stop(signal);
+    // The link's stop() sends the draining heartbeat at once (before its first await), so the coordinator sends
+    // no new conveyor task while a slow re-scan row finishes; link and re-scan then drain under the one grace.
+    await Promise.all([this.link?.stop(signal), this.rescan?.stop(signal)]);
     await this.engine.stop(signal);
     await this.health.stop(signal);
     await this.metricsServer.stop();
