@@ -25,7 +25,8 @@ export class MetricsServer implements Component {
 
   constructor(
     private readonly registry: Registry,
-    private readonly options: { host: string; port: number; logger: Logger; isReady?: () => boolean },
+    /** isReady: true = ready; false, or the reason as a string = /readyz answers 503 (with the reason). */
+    private readonly options: { host: string; port: number; logger: Logger; isReady?: () => boolean | string },
   ) {}
 
   get port(): number {
@@ -43,7 +44,8 @@ export class MetricsServer implements Component {
         res.writeHead(200).end('ok\n');
       } else if (req.url === '/readyz') {
         const ready = this.options.isReady?.() ?? true;
-        res.writeHead(ready ? 200 : 503).end(ready ? 'ready\n' : 'not ready\n');
+        if (ready === true) res.writeHead(200).end('ready\n');
+        else res.writeHead(503).end(typeof ready === 'string' ? `not ready: ${ready}\n` : 'not ready\n');
       } else {
         res.writeHead(404).end('not found: try /metrics\n');
       }

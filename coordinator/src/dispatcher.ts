@@ -199,8 +199,13 @@ export class Dispatcher {
     const worker = this.workers.get(workerId);
     if (!worker) return;
     worker.lastSeen = Date.now();
-    if (draining && !worker.draining) this.options.logger.info({ worker: workerId, inFlight: worker.inFlight.size }, 'worker draining: no new tasks for it');
-    worker.draining ||= draining;
+    // Not sticky: a worker also says draining while it cannot run models (engine not ready), and false once it can again.
+    if (draining !== worker.draining) {
+      this.options.logger.info({ worker: workerId, inFlight: worker.inFlight.size }, draining ? 'worker draining: no new tasks for it' : 'worker takes tasks again');
+    }
+    const resumed = worker.draining && !draining;
+    worker.draining = draining;
+    if (resumed) this.pump();
     const describe = (list: { name: string; version: string }[]) => list.map((m) => `${m.name}@${m.version}`).sort().join(',');
     if (models.length > 0 && describe(models) !== describe(worker.info.models)) {
       this.options.logger.info({ worker: workerId, before: worker.info.models, now: models }, 'worker models changed');

@@ -52,6 +52,7 @@ export const WorkerConfigSchema = z.object({
     .describe('http(s) URL prefixes conveyor images sent by reference and every redirect must start with; empty = no URL references'),
   referenceReadTimeoutMs: z.number().int().positive().default(10_000)
     .describe('time allowed to read one image sent by reference (a file, or http(s) with its redirects); past it the image is IMAGE_REFERENCE_UNREADABLE and the agent sends its bytes (a read stuck on a hung network mount keeps one libuv thread until the mount answers: mount shares soft)'),
+  modelSelfTestIntervalMs: z.number().int().positive().default(5000).describe('after 3 failed model runs in a row (e.g. a lost GPU) the worker reports not ready and gets no tasks: this often a run on zeros (like the warm-up) checks whether the device works again; the first that succeeds makes it ready'),
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight tasks to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 });

@@ -67,6 +67,10 @@ export interface InferenceEngineOptions {
   /** Called once per classify() request whose bytes the engine reads no more (decoded, refused or dropped),
    *  e.g. ImageBufferPool.release; never while a decode may still read them. */
   releaseImage?: (bytes: Uint8Array) => void;
+  /** Called when `ready` turns false after failed runs in a row, and true again once a run succeeds. */
+  onReadyChange?: (ready: boolean) => void;
+  /** While not ready after failed runs: how often a self-test (one run on zeros, like the warm-up) checks the device (default 5000). */
+  selfTestIntervalMs?: number;
   logger: Logger;
   registry: Registry;
 }
@@ -157,6 +161,8 @@ export class InferenceEngine implements Component {
   private state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
   private stopped: Promise<void> | undefined;
   private consecutiveFailedRuns = 0;
+  private lastRunError = '';
+  private selfTestTimer: NodeJS.Timeout | undefined;
   /** webgpu with model threads: one run at a time on the device, realtime first. onnxruntime's WebGPU
    *  provider shares one device context between sessions and crashes on concurrent runs from two
    *  threads (microsoft/onnxruntime#32561); cpu and cuda sessions run concurrently. */
@@ -197,6 +203,17 @@ export class InferenceEngine implements Component {
   /** Started, not stopping, and model runs are not failing one after another (a lost GPU turns this false). */
   get ready(): boolean {
     return this.state === 'ready' && this.consecutiveFailedRuns < FAILED_RUNS_UNTIL_UNREADY;
+  }
+
+  /** Why `ready` is false (undefined when ready). */
+  get notReadyReason(): string | undefined {
+    if (this.state !== 'ready') return `the inference engine is ${this.state}`;
+    if (this.consecutiveFailedRuns < FAILED_RUNS_UNTIL_UNREADY) return undefined;
+    return `${this.consecutiveFailedRuns} model runs failed in a row (last: ${this.lastRunError}); a self-test run every ${this.selfTestIntervalMs} ms checks the device`;
+  }
+
+  private get selfTestIntervalMs(): number {
+    return this.options.selfTestIntervalMs ?? 5000;
   }
 
   /** The provider running the models ('none' before start()). */
@@ -275,6 +292,7 @@ export class InferenceEngine implements Component {
   stop(signal: AbortSignal): Promise<void> {
     this.stopped ??= (async () => {
       this.state = 'stopping';
+      clearTimeout(this.selfTestTimer);
       const models = this.store.all();
       await Promise.all(models.flatMap((model) => lanesOf(model).map((lane) => lane.batcher.close(signal))));
       await this.releaseSessions();
@@ -532,6 +550,62 @@ export class InferenceEngine implements Component {
     }))));
   }
 
+  // --- readiness ----------------------------------------------------------------------------------
+  // FAILED_RUNS_UNTIL_UNREADY failed runs in a row (e.g. a GPU fell off the bus) turn `ready` false: the worker
+  // then reports not ready and announces itself draining, so it gets no tasks, and so no run could show the
+  // device works again. A self-test (one run of zeros on the first model's bulk session, like the warm-up, in a
+  // buffer of its own) runs every selfTestIntervalMs until one succeeds; any successful run turns `ready` true.
+
+  private runFailed(message: string): void {
+    this.lastRunError = message;
+    if (++this.consecutiveFailedRuns !== FAILED_RUNS_UNTIL_UNREADY) return;
+    this.logger.error({ err: message, selfTestIntervalMs: this.selfTestIntervalMs }, `${FAILED_RUNS_UNTIL_UNREADY} model runs failed in a row: reporting not ready`);
+    this.scheduleSelfTest();
+    this.options.onReadyChange?.(false);
+  }
+
+  private runSucceeded(): void {
+    const wasUnready = this.consecutiveFailedRuns >= FAILED_RUNS_UNTIL_UNREADY;
+    this.consecutiveFailedRuns = 0;
+    if (!wasUnready) return;
+    clearTimeout(this.selfTestTimer);
+    this.selfTestTimer = undefined;
+    this.logger.info('a model run succeeded again: reporting ready');
+    this.options.onReadyChange?.(this.ready);
+  }
+
+  private scheduleSelfTest(): void {
+    clearTimeout(this.selfTestTimer);
+    this.selfTestTimer = setTimeout(() => void this.selfTest(), this.selfTestIntervalMs);
+    this.selfTestTimer.unref();
+  }
+
+  private async selfTest(): Promise<void> {
+    this.selfTestTimer = undefined;
+    const model = this.store.all()[0];
+    if (this.state !== 'ready' || this.consecutiveFailedRuns < FAILED_RUNS_UNTIL_UNREADY || !model) return;
+    const { manifest, imageSize } = model;
+    const rows = model.fixedBatch ? model.batchCapacity : 1;
+    const [, channels, height, width] = manifest.input.shape;
+    try {
+      const releaseDevice = this.deviceGate ? await this.deviceGate.acquire(false) : undefined;
+      let output: ModelOutput | undefined;
+      try {
+        output = (await model.bulk.session.run(manifest.input.name, new Float32Array(rows * imageSize), [rows, channels, height, width], manifest.output.name)).output;
+      } finally {
+        releaseDevice?.();
+      }
+      if (!output?.data || output.dims[0] !== rows) throw new Error(`output '${manifest.output.name}' is ${output ? `[${output.dims}]` : 'missing'}`);
+    } catch (error) {
+      if (this.consecutiveFailedRuns < FAILED_RUNS_UNTIL_UNREADY) return; // a task's run succeeded meanwhile
+      this.lastRunError = (error as Error).message;
+      this.logger.warn({ err: this.lastRunError, model: modelId(manifest), retryInMs: this.selfTestIntervalMs }, 'self-test run failed: still not ready');
+      if (this.state === 'ready') this.scheduleSelfTest();
+      return;
+    }
+    if (this.consecutiveFailedRuns >= FAILED_RUNS_UNTIL_UNREADY) this.runSucceeded();
+  }
+
   // --- hot path -----------------------------------------------------------------------------------
 
   /** The decode permit bounds images inside libvips (their decoded pixels, threads); it goes back once
@@ -566,13 +640,11 @@ export class InferenceEngine implements Component {
       // A model thread hands the staging array back even when the run fails; if it died, start a new one.
       const handedBack = error instanceof ModelRunError ? error.staging : undefined;
       lane.staging[buffer] = handedBack ?? (staging.length > 0 ? staging : new Float32Array(model.batchCapacity * imageSize));
-      if (observe && ++this.consecutiveFailedRuns === FAILED_RUNS_UNTIL_UNREADY) {
-        this.logger.error({ err: (error as Error).message }, `${FAILED_RUNS_UNTIL_UNREADY} model runs failed in a row: reporting not ready`);
-      }
+      if (observe) this.runFailed((error as Error).message);
       throw new QuicksilverError('INFERENCE_FAILED', `model ${manifest.name}@${manifest.version} failed on a batch of ${rows}: ${(error as Error).message}`, { cause: error });
     }
     const inferenceMs = performance.now() - startedAt;
-    if (observe) this.consecutiveFailedRuns = 0;
+    if (observe) this.runSucceeded();
     const labels = manifest.labels.length;
     if (!logits?.data || logits.dims.length !== 2 || logits.dims[0] !== rows || logits.dims[1] !== labels) {
       throw new QuicksilverError('MODEL_INVALID', `model ${manifest.name}@${manifest.version}: output '${manifest.output.name}' is `

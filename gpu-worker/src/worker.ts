@@ -36,6 +36,7 @@ export class Worker implements Component {
       // A thread cannot be niced below the process without privileges: bulk runs are at least as nice as the process.
       modelThreads: config.modelThreads, bulkRunNiceness: Math.max(config.bulkRunNiceness, config.niceness), maxInputPixels: config.maxInputPixels,
       lanes: config.priorities, releaseImage: (bytes) => this.imageBuffers.release(bytes),
+      selfTestIntervalMs: config.modelSelfTestIntervalMs, onReadyChange: () => this.readinessChanged(),
       logger: logger.child({ component: 'engine' }), registry,
     });
     // Health over TLS with the worker's own certificate when it has one (it must then also be valid as a server certificate).
@@ -44,8 +45,20 @@ export class Worker implements Component {
       credentials: serverCredentials({ tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, tlsClientCaFile: '' }, logger, 'worker health'),
     });
     this.metricsServer = new MetricsServer(registry, {
-      host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.link?.isRegistered ?? false,
+      host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.readiness,
     });
+  }
+
+  /** Ready = registered with the coordinator and the engine can run models (not after 3 failed runs in a row); else why not. */
+  private get readiness(): true | string {
+    if (!this.link?.isRegistered) return 'not registered with the coordinator';
+    return this.engine.notReadyReason ?? true;
+  }
+
+  /** The engine's readiness changed: health, and the coordinator at once (a heartbeat saying draining while not ready). */
+  private readinessChanged(): void {
+    if (this.started) this.health.setServing(this.readiness === true);
+    this.link?.announceReadiness();
   }
 
   private get linkMaxInFlight(): number {
@@ -83,7 +96,8 @@ export class Worker implements Component {
       reconnectMaxDelayMs: this.config.reconnectMaxDelayMs, classifier: this.engine, logger: this.logger.child({ component: 'link' }),
       readsImageReferences: references.enabled, readReference: (reference, signal) => references.read(reference, signal),
       allocateImage: (size) => this.imageBuffers.acquire(size),
-      onConnectedChange: (connected) => this.health.setServing(connected),
+      acceptsTasks: () => this.engine.ready,
+      onConnectedChange: (connected) => this.health.setServing(connected && this.engine.ready),
     });
     await this.link.start();
     if (this.config.natsServers.length > 0 && !this.config.priorities.includes('bulk')) {

@@ -63,6 +63,9 @@ export interface TinyCnnOptions {
   seed?: number;
   inputName?: string;
   outputName?: string;
+  /** Every run whose batch holds a normalized value >= 1 (any bright image) fails in onnxruntime (a Gather
+   *  index out of bounds); a run of zeros (warm-up) or of dark images succeeds. Stands in for a failing device. */
+  failOnBrightInput?: boolean;
 }
 
 /**
@@ -91,8 +94,14 @@ export function buildTinyCnn(options: TinyCnnOptions = {}): Uint8Array {
     node('Conv', [inputName, 'w0', 'b0'], ['conv0'], conv), node('Relu', ['conv0'], ['relu0']),
     node('Conv', ['relu0', 'w1', 'b1'], ['conv1'], conv), node('Relu', ['conv1'], ['relu1']),
     node('GlobalAveragePool', ['relu1'], ['gap']), node('Flatten', ['gap'], ['flat'], [attrInt('axis', 1)]),
-    node('Gemm', ['flat', 'fcw', 'fcb'], [outputName], [attrInt('transB', 1)]),
+    node('Gemm', ['flat', 'fcw', 'fcb'], [options.failOnBrightInput ? 'gemm' : outputName], [attrInt('transB', 1)]),
   ];
+  if (options.failOnBrightInput) {
+    // logits + gather([0], int64(max(input))): index 0 or -1 are in bounds, >= 1 is not.
+    initializers.push(tensor('one_zero', [1], new Float32Array([0])));
+    nodes.push(node('ReduceMax', [inputName], ['peak'], [attrInt('keepdims', 0)]), node('Cast', ['peak'], ['peak_index'], [attrInt('to', 7)]),
+      node('Gather', ['one_zero', 'peak_index'], ['gate']), node('Add', ['gemm', 'gate'], [outputName]));
+  }
   // GraphProto: node=1, name=2, initializer=5, input=11, output=12
   const graph = message(...nodes.map((n) => bytesField(1, n)), stringField(2, 'tiny_cnn'),
     ...initializers.map((t) => bytesField(5, t)),

@@ -265,6 +265,20 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     dispatcher.close();
   });
 
+  it('sends tasks again to a worker that stops saying draining (a not-ready worker that recovered), the queued one at once', async () => {
+    const dispatcher = newDispatcher();
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('recovering', 4), channel);
+    dispatcher.heartbeat('recovering', true);
+    const queued = dispatcher.submit(task());
+    assert.equal(channel.sent.length, 0, 'nothing for it while it says draining');
+    dispatcher.heartbeat('recovering', false);
+    assert.equal(channel.sent.length, 1, 'the queued task goes to it once it takes tasks again');
+    dispatcher.completeTask('recovering', { taskId: channel.sent[0]!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    assert.equal((await queued).workerId, 'recovering');
+    dispatcher.close();
+  });
+
   it('sends images by reference only to workers that read them, answers at once when none does, and never retries an unreadable one', async () => {
     const dispatcher = newDispatcher();
     const bytesOnly = new RecordingChannel();

@@ -43,6 +43,9 @@ export interface CoordinatorLinkOptions {
   /** The buffer an image sent in several chunks is assembled in (default Buffer.allocUnsafe; the worker lends ImageBufferPool's). */
   allocateImage?: (size: number) => Buffer;
   logger: Logger;
+  /** False while the worker cannot run tasks (its engine not ready): heartbeats then say draining, so the
+   *  coordinator sends it nothing new; true again = it takes tasks again (call announceReadiness() on a change). */
+  acceptsTasks?: () => boolean;
   /** Called with true once registered, false when the link drops. */
   onConnectedChange?: (connected: boolean) => void;
 }
@@ -162,6 +165,23 @@ export class CoordinatorLink implements Component {
     express.on('end', () => lost('coordinator closed the express stream'));
   }
 
+  /** Sends a heartbeat now, e.g. when the engine's readiness changed (see acceptsTasks). */
+  announceReadiness(): void {
+    this.beat();
+  }
+
+  private get acceptingTasks(): boolean {
+    return this.options.acceptsTasks?.() ?? true;
+  }
+
+  /** draining = shutting down, or not taking tasks now (engine not ready). */
+  private beat(): void {
+    if (!this.registered || !this.stream) return;
+    this.stream.write({ heartbeat: {
+      inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: this.stopping || !this.acceptingTasks, models: this.options.classifier.models,
+    } });
+  }
+
   private isCurrent(stream: LinkStream): boolean {
     return stream === this.stream || stream === this.express;
   }
@@ -193,8 +213,8 @@ export class CoordinatorLink implements Component {
       this.failures = 0;
       this.options.onConnectedChange?.(true);
       this.options.logger.info({ coordinator: this.options.coordinatorAddress, heartbeatIntervalMs: message.registered.heartbeatIntervalMs }, 'registered with coordinator');
-      const beat = () => stream.write({ heartbeat: { inFlight: this.inFlight, sentAt: new Date().toISOString(), draining: this.stopping, models: this.options.classifier.models } });
-      this.heartbeatTimer = setInterval(beat, Math.max(100, message.registered.heartbeatIntervalMs));
+      this.heartbeatTimer = setInterval(() => this.beat(), Math.max(100, message.registered.heartbeatIntervalMs));
+      if (!this.acceptingTasks) this.beat(); // not ready at registration: say so at once
       this.openExpress(stream);
     } else if (message.task) {
       const header = message.task;
