@@ -32,7 +32,7 @@ export const WorkerConfigSchema = z.object({
   intraOpSpinning: z.boolean().default(false).describe('onnxruntime pool threads spin-wait between runs (costs CPU that decoding needs; true only with spare cores)'),
   modelThreads: z.boolean().default(true).describe('model runs in threads of their own, one session per lane, so a run never blocks the event loop; on webgpu one run at a time (false: in the event loop thread, one session per model)'),
   bulkRunNiceness: z.number().int().min(0).max(19).default(10).describe('Linux, cpu provider: nice value of the bulk lane\'s model thread and onnxruntime pool, so conveyor runs win the cores (0 = off)'),
-  imageBufferPoolMiB: z.number().int().min(0).default(64).describe('MiB of idle buffers kept to read or assemble the next images in (a fresh buffer per image costs page faults and V8 collections; 0 = none kept)'),
+  imageBufferPoolBytes: z.number().int().min(0).default(64 * 2 ** 20).describe('bytes of idle buffers kept to read or assemble the next images in (a fresh buffer per image costs page faults and V8 collections; 0 = none kept)'),
   maxInputPixels: z.number().int().positive().default(120_000_000).describe('largest width x height decoded (decompression-bomb guard)'),
   driftWindowScores: z.number().int().min(1).default(500).describe('scores (and images) per model in the label-free drift window (PSI, flag rate, input statistics)'),
   healthAddress: z.string().default('0.0.0.0:50052').describe('host:port of the worker gRPC health service (port 0 picks a free one)'),

@@ -28,7 +28,7 @@ export class Worker implements Component {
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
     // Image bytes are read or assembled into pooled buffers, handed back once decoded.
-    this.imageBuffers = new ImageBufferPool({ maxIdleBytes: config.imageBufferPoolMiB * 2 ** 20, registry });
+    this.imageBuffers = new ImageBufferPool({ maxIdleBytes: config.imageBufferPoolBytes, registry });
     this.engine = new InferenceEngine({
       modelsDir: config.modelsDir, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId,
       requireGpu: config.requireGpu, maxBatchSize: config.maxBatchSize, maxQueueDelayMicros: config.maxQueueDelayMicros, realtimeMaxQueueDelayMicros: config.realtimeMaxQueueDelayMicros,
