@@ -9,7 +9,8 @@ export interface Heartbeat {
    */
   'sentAt'?: (string);
   /**
-   * the worker is shutting down: it finishes what it holds, send it no new tasks
+   * The worker is shutting down, or cannot run models now (not ready, e.g. its GPU failed): it finishes what
+   * it holds, send it no new tasks. Not sticky: false again (a not-ready worker that recovered) = send tasks again.
    */
   'draining'?: (boolean);
   /**
@@ -25,7 +26,8 @@ export interface Heartbeat__Output {
    */
   'sentAt': (string);
   /**
-   * the worker is shutting down: it finishes what it holds, send it no new tasks
+   * The worker is shutting down, or cannot run models now (not ready, e.g. its GPU failed): it finishes what
+   * it holds, send it no new tasks. Not sticky: false again (a not-ready worker that recovered) = send tasks again.
    */
   'draining': (boolean);
   /**
