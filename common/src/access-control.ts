@@ -4,8 +4,8 @@
 // subject CN is "<role>:<id>" (e.g. "station:conveyor-1", "worker:gpu-a"). Transport-free: the gRPC
 // adapter hands in the token and the verified certificate's CN.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { readJsonFile } from './config.js';
 import { QuicksilverError } from './errors.js';
 
 export type Role = 'station' | 'worker' | 'curator';
@@ -60,12 +60,7 @@ export class AccessPolicy {
 
   /** Reads and validates a token file; a bad file is a CONFIG_INVALID naming it. */
   static readTokenFile(path: string): z.infer<typeof TokenFileSchema> {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (error) {
-      throw new QuicksilverError('CONFIG_INVALID', `cannot read the token file ${path}: ${(error as Error).message}`);
-    }
+    const raw = readJsonFile(path, 'token file');
     const parsed = TokenFileSchema.safeParse(raw);
     if (!parsed.success) {
       // Never echo values: they are secrets.

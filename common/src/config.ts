@@ -81,12 +81,7 @@ export function loadConfig<S extends FlatSchema>(schema: S, envPrefix: string, s
   const merged: Record<string, unknown> = {};
   const origin: Record<string, string> = {};
   if (sources.file) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(sources.file, 'utf8'));
-    } catch (error) {
-      throw new QuicksilverError('CONFIG_INVALID', `cannot read config file ${sources.file}: ${(error as Error).message}`);
-    }
+    const parsed = readJsonFile(sources.file, 'config file');
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new QuicksilverError('CONFIG_INVALID', `config file ${sources.file} must hold a JSON object`);
     }
@@ -144,4 +139,30 @@ function closest(name: string, candidates: string[]): string {
     return previous[b.length]!;
   };
   return candidates.reduce((best, candidate) => (distance(name, candidate) < distance(name, best) ? candidate : best));
+}
+
+/**
+ * Reads a JSON file that may hold secrets (config, token files). A syntax error is reported by line and
+ * column where V8 gives a position, never with V8's message: that quotes the text around the error, which
+ * may be part of a password or token.
+ */
+export function readJsonFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new QuicksilverError('CONFIG_INVALID', `cannot read the ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    let where = '';
+    if (position !== undefined) {
+      const before = text.slice(0, Number(position));
+      const line = before.split('\n').length;
+      where = ` at line ${line}, column ${Number(position) - before.lastIndexOf('\n')}`;
+    }
+    throw new QuicksilverError('CONFIG_INVALID', `the ${what} ${path} is not valid JSON${where}`);
+  }
 }

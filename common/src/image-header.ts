@@ -17,6 +17,10 @@ export const ImageHeaderSchema = z.object({
   priority: z.enum(['PRIORITY_UNSPECIFIED', 'PRIORITY_REALTIME', 'PRIORITY_BULK']).default('PRIORITY_UNSPECIFIED'),
   // Checked lexically here; the worker that reads it checks it against its allowed roots and URL prefixes.
   imageUri: z.string().max(4096).regex(/^(|\/[^\0]*|file:\/\/[^\0]+|https?:\/\/[^\0]+)$/i, 'must be empty, an absolute path, a file:// URL or an http(s) URL (at most 4096 characters)').default(''),
+}).refine((header) => header.idempotencyKey.startsWith(`${header.stationId}:`), {
+  // Keys are scoped to their station (agents use <stationId>:<sha256>), and a station may only send under its own
+  // id: so one station can never have another's image answered from its cache, or its verdict dropped as a duplicate.
+  path: ['idempotencyKey'], message: 'must start with the station id and a colon (<stationId>:...)',
 });
 export type ImageHeaderFields = z.infer<typeof ImageHeaderSchema>;
 

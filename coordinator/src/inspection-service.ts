@@ -75,8 +75,9 @@ type Accepted = Pick<Upload, 'header' | 'receivedAt' | 'reserved'>;
 const MAX_FAILED_UPLOAD_KEYS = 1024;
 
 export class InspectionService {
-  private readonly inProgress = new Map<string, Promise<Answer>>();
-  private readonly answers = new Map<string, Answer>();
+  /** Keys being worked on and keys answered recently, each with the SHA-256 of the bytes it was accepted for. */
+  private readonly inProgress = new Map<string, { sha256: string; answer: Promise<Answer> }>();
+  private readonly answers = new Map<string, { sha256: string; answer: Answer }>();
   private bufferedBytes = 0;
   private accepting = true;
   private readonly sessions = new Set<InspectionSession>();
@@ -111,8 +112,8 @@ export class InspectionService {
     while (this.inProgress.size > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 50));
   }
 
-  /** @internal Existing answer or in-progress promise for a key. */
-  lookup(key: string): Answer | Promise<Answer> | undefined {
+  /** @internal Existing answer or in-progress promise for a key, with the SHA-256 it was accepted for. */
+  lookup(key: string): { sha256: string; answer: Answer | Promise<Answer> } | undefined {
     return this.answers.get(key) ?? this.inProgress.get(key);
   }
 
@@ -139,10 +140,10 @@ export class InspectionService {
         this.inProgress.delete(key);
         this.options.metrics.inFlight.set(this.inProgress.size);
         this.release(upload.reserved);
-        if ('verdict' in answer || !answer.rejection.retryable) this.remember(key, answer);
+        if ('verdict' in answer || !answer.rejection.retryable) this.remember(key, upload.header.sha256, answer);
         return answer;
       });
-    this.inProgress.set(key, work);
+    this.inProgress.set(key, { sha256: upload.header.sha256, answer: work });
     this.options.metrics.inFlight.set(this.inProgress.size);
     return work;
   }
@@ -154,8 +155,8 @@ export class InspectionService {
     return { idempotencyKey: header.idempotencyKey, code: error.code, reason: error.message, retryable: error.retryable };
   }
 
-  private remember(key: string, answer: Answer): void {
-    this.answers.set(key, answer);
+  private remember(key: string, sha256: string, answer: Answer): void {
+    this.answers.set(key, { sha256, answer });
     if (this.answers.size > this.options.answerCacheSize) this.answers.delete(this.answers.keys().next().value!);
   }
 
@@ -282,11 +283,16 @@ export class InspectionSession {
     }
     this.discarding.delete(key);
     const previous = this.service.lookup(key);
+    if (previous && previous.sha256 !== header.sha256) {
+      // Answering it would hand these bytes another image's verdict.
+      return this.rejectAndDiscard(header, 'INVALID_METADATA',
+        `idempotency key ${key} is already in use for other bytes (SHA-256 ${previous.sha256}, this image ${header.sha256}); a key names one image`);
+    }
     if (previous) {
       metrics.duplicates.inc();
       this.discard(key);
       this.send({ accepted: { idempotencyKey: key } });
-      void Promise.resolve(previous).then((answer) => this.send(answer));
+      void Promise.resolve(previous.answer).then((answer) => this.send(answer));
       return;
     }
     if (!this.service.isAccepting) return this.rejectAndDiscard(header, 'SHUTTING_DOWN', 'the coordinator is shutting down; resend to another or later');

@@ -54,7 +54,7 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
   function headerFor(bytes: Buffer, overrides: Partial<ImageHeader> = {}): ImageHeader {
     const n = ++counter;
     return {
-      idempotencyKey: `bad-input:${n}`, stationId: 'bad-input-station', barcode: `QS${n}`, captureTime: new Date().toISOString(),
+      idempotencyKey: `bad-input-station:${n}`, stationId: 'bad-input-station', barcode: `QS${n}`, captureTime: new Date().toISOString(),
       contentType: 'image/jpeg', sizeBytes: bytes.length, sha256: sha256(bytes), fileName: `QS${n}.jpg`, modelName: '', priority: 'PRIORITY_REALTIME', imageUri: '',
       ...overrides,
     };
@@ -104,6 +104,7 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
     { row: 'declared size larger than the bytes sent', sizeDelta: 10, code: 'SIZE_MISMATCH', reason: /received \d+ bytes, declared \d+/ },
     { row: 'missing station id', header: { stationId: '' }, code: 'INVALID_METADATA', reason: /stationId: must be 1-64 characters/ },
     { row: 'missing idempotency key', header: { idempotencyKey: '' }, code: 'INVALID_METADATA', reason: /idempotencyKey: must be 1-128 characters/ },
+    { row: "another station's idempotency key", header: { idempotencyKey: 'other-station:1' }, code: 'INVALID_METADATA', reason: /idempotencyKey: must start with the station id and a colon/ },
     { row: 'unsupported content type', header: { contentType: 'application/pdf' }, code: 'INVALID_METADATA', reason: /contentType: must be one of image\/jpeg/ },
     { row: 'capture time not a date', header: { captureTime: 'yesterday' }, code: 'INVALID_METADATA', reason: /captureTime: must be an RFC 3339 date-time/ },
     { row: 'malformed SHA-256', header: { sha256: 'XYZ' }, code: 'INVALID_METADATA', reason: /sha256: must be 64 lower-case hex/ },
@@ -132,6 +133,20 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
     });
   }
 
+  it('a key already answered, sent again with other bytes, is refused instead of answered with the first image\'s verdict', async () => {
+    const first = headerFor(good);
+    const answer = await submit(first, good);
+    assert.ok(answer.verdict, 'the first image gets its verdict');
+    const other = (await renderSheet({ seed: 8101, contaminated: true, width: 600, height: 800 })).bytes;
+    answers.delete(first.idempotencyKey);
+    const reused = await submit(headerFor(other, { idempotencyKey: first.idempotencyKey }), other);
+    assert.equal(reused.rejection?.code, 'INVALID_METADATA', JSON.stringify(reused));
+    assert.match(reused.rejection!.reason, /idempotency key bad-input-station:\d+ is already in use for other bytes/);
+    answers.delete(first.idempotencyKey);
+    const resent = await submit(first, good);
+    assert.deepEqual(resent.verdict, answer.verdict, 'the same bytes under the same key get the same answer');
+  });
+
   it('a chunk stream that stops half-way (the agent disconnects mid-image) is dropped and counted; others are served', async () => {
     const header = headerFor(good);
     const before = await metric('quicksilver_coordinator_uploads_aborted_total', { station: header.stationId });
@@ -148,11 +163,11 @@ describe('bad input: stable codes, counted, processes keep serving', { timeout: 
 
   it('a chunk without a header -> PROTOCOL_VIOLATION, and the stream goes on serving', async () => {
     const before = await metric('quicksilver_coordinator_rejections_total', { code: 'PROTOCOL_VIOLATION', station: 'unknown' });
-    await session.send({ chunk: { idempotencyKey: 'bad-input:orphan', offset: 0, data: good.subarray(0, 100), last: true } });
-    await until(() => answers.has('bad-input:orphan'), 10_000, 'the orphan chunk to be answered');
-    const answer = answers.get('bad-input:orphan')!;
+    await session.send({ chunk: { idempotencyKey: 'bad-input-station:orphan', offset: 0, data: good.subarray(0, 100), last: true } });
+    await until(() => answers.has('bad-input-station:orphan'), 10_000, 'the orphan chunk to be answered');
+    const answer = answers.get('bad-input-station:orphan')!;
     assert.equal(answer.rejection?.code, 'PROTOCOL_VIOLATION');
-    assert.match(answer.rejection!.reason, /chunk for bad-input:orphan without a header/);
+    assert.match(answer.rejection!.reason, /chunk for bad-input-station:orphan without a header/);
     assert.equal(await metric('quicksilver_coordinator_rejections_total', { code: 'PROTOCOL_VIOLATION', station: 'unknown' }), before + 1);
     await expectVerdictForGoodImage();
   });

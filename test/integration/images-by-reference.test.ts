@@ -77,7 +77,7 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
   async function submitReference(bytes: Buffer, imageUri: string, overrides: Partial<ImageHeader> = {}): Promise<InspectResponse__Output> {
     const n = ++counter;
     const header: ImageHeader = {
-      idempotencyKey: `by-reference:${n}`, stationId: 'by-reference-station', barcode: '', captureTime: new Date().toISOString(),
+      idempotencyKey: `by-reference-station:${n}`, stationId: 'by-reference-station', barcode: '', captureTime: new Date().toISOString(),
       contentType: 'image/jpeg', sizeBytes: bytes.length, sha256: sha256(bytes), fileName: `QS${n}.jpg`, modelName: '', priority: 'PRIORITY_REALTIME',
       imageUri, ...overrides,
     };
@@ -272,11 +272,11 @@ describe('images sent by reference (real coordinator, worker, nats-server)', { t
 
   it('the same key resent with its bytes after an unreadable reference gets its verdict', async () => {
     const bytes = sheets[3]!;
-    const refused = await submitReference(bytes, join(elsewhere, 'never-written.jpg'), { idempotencyKey: 'by-reference:resend' });
+    const refused = await submitReference(bytes, join(elsewhere, 'never-written.jpg'), { idempotencyKey: 'by-reference-station:resend' });
     assert.equal(refused.rejection?.code, 'IMAGE_REFERENCE_UNREADABLE');
-    answers.delete('by-reference:resend');
+    answers.delete('by-reference-station:resend');
     const header: ImageHeader = {
-      idempotencyKey: 'by-reference:resend', stationId: 'by-reference-station', barcode: '', captureTime: new Date().toISOString(),
+      idempotencyKey: 'by-reference-station:resend', stationId: 'by-reference-station', barcode: '', captureTime: new Date().toISOString(),
       contentType: 'image/jpeg', sizeBytes: bytes.length, sha256: sha256(bytes), fileName: 'QS-resend.jpg', modelName: '', priority: 'PRIORITY_REALTIME', imageUri: '',
     };
     await session.send({ header });

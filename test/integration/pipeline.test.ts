@@ -135,7 +135,7 @@ describe('pipeline: agent -> coordinator -> two workers -> NATS', { timeout: 240
       ];
       const scores: Record<string, number> = {};
       for (const [i, [name, split]] of cuts.entries()) {
-        const verdict = await inspector.inspect({ key: `chunking-${i}`, barcode: `QS0009100${i}`, bytes, fileName: `QS0009100${i}.jpg` }, split);
+        const verdict = await inspector.inspect({ key: `chunking-station:${i}`, barcode: `QS0009100${i}`, bytes, fileName: `QS0009100${i}.jpg` }, split);
         scores[name] = verdict.score;
       }
       for (const [name, score] of Object.entries(scores)) assert.equal(score, scores['one chunk'], `${name}: ${JSON.stringify(scores)}`);

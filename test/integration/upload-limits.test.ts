@@ -35,7 +35,7 @@ describe('upload limits: tiny chunks and stalled uploads', { timeout: 120_000 },
   const headerFor = (station: string, bytes: Buffer, overrides: Partial<ImageHeader> = {}): ImageHeader => {
     const n = ++counter;
     return {
-      idempotencyKey: `limits:${n}`, stationId: station, barcode: `QS${n}`, captureTime: new Date().toISOString(), contentType: 'image/jpeg',
+      idempotencyKey: `${station}:${n}`, stationId: station, barcode: `QS${n}`, captureTime: new Date().toISOString(), contentType: 'image/jpeg',
       sizeBytes: bytes.length, sha256: sha256(bytes), fileName: `QS${n}.jpg`, modelName: '', priority: 'PRIORITY_REALTIME', imageUri: '', ...overrides,
     };
   };

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { AccessPolicy } from '../../common/src/access-control.js';
 import { loadConfig } from '../../common/src/config.js';
 import { QuicksilverError } from '../../common/src/errors.js';
 import { COORDINATOR_ENV_PREFIX, CoordinatorConfigSchema } from '../../coordinator/src/config.js';
@@ -55,6 +56,16 @@ describe('config loading', { timeout: 5000 }, () => {
     const file = join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ maxQueuedTask: 1 }));
     assert.throws(() => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { file }), /unknown field 'maxQueuedTask'/);
+  });
+
+  it('reports a config or token file that is not JSON without quoting its text (it may hold secrets)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-config-'));
+    const file = join(dir, 'tokens.json');
+    writeFileSync(file, '{\n  "stations": { "conveyor-1": s3cr3t-station-token }\n}\n');
+    for (const read of [() => AccessPolicy.readTokenFile(file), () => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { file })]) {
+      assert.throws(read, (error: QuicksilverError) => error.code === 'CONFIG_INVALID'
+        && new RegExp(`${file} is not valid JSON( at line 2, column \\d+)?$`).test(error.message) && !error.message.includes('s3cr3t'));
+    }
   });
 
   it('rejects a misspelt environment variable of its own prefix, naming the nearest known one', () => {
