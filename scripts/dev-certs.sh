@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Creates a development CA and certificates for Quicksilver's gRPC links, plus bearer tokens:
 #   ca.crt / ca.key                  the dev CA (trust it in tlsCaFile / tlsClientCaFile)
-#   coordinator.crt / .key           server certificate, SAN localhost, 127.0.0.1, ::1 (+ --host names)
-#   worker-<id>.crt / .key           client certificate CN "worker:<id>" (also valid as the worker's health server cert)
-#   station-<id>.crt / .key          client certificate CN "station:<id>"
+#   coordinator.crt / .key           server certificate, SAN localhost, 127.0.0.1, ::1 (+ --host names):
+#                                    the only certificate valid for the coordinator's names
+#   worker-<id>.crt / .key           client certificate CN "worker:<id>"; also a server certificate for the
+#                                    worker's TLS health service, for the name <id> only (SAN DNS:<id>)
+#   station-<id>.crt / .key          client certificate CN "station:<id>", no SAN
 #   tokens.json                      the coordinator's authTokensFile {"stations":{...},"workers":{...}}
 #   station-<id>.token, worker-<id>.token   each client's authTokenFile
 # For demos and tests only: keys are unencrypted and the CA key sits beside them. See docs/security.md.
@@ -45,8 +47,10 @@ issue() {
 }
 
 san="DNS:localhost,IP:127.0.0.1,IP:::1"
+coordinator_names=" localhost 127.0.0.1 ::1 "
 for h in "${hosts[@]}"; do
-  if [[ $h =~ ^[0-9.]+$ ]]; then san+=",IP:$h"; else san+=",DNS:$h"; fi
+  if [[ $h =~ ^[0-9.]+$ || $h == *:* ]]; then san+=",IP:$h"; else san+=",DNS:$h"; fi
+  coordinator_names+="${h,,} "
 done
 server_ext="basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
@@ -62,12 +66,18 @@ for role in station worker; do
   IFS=',' read -ra ids <<<"$list"
   for id in "${ids[@]}"; do
     [[ $id =~ $valid_id ]] || { echo "dev-certs.sh: '$id' is not a valid $role id ([A-Za-z0-9._:-]{1,128})" >&2; exit 2; }
-    # Workers also serve their health service with this certificate: serverAuth + SAN too.
-    eku=$([[ $role == worker ]] && echo "clientAuth,serverAuth" || echo "clientAuth")
-    issue "$role-$id" "$role:$id" "basicConstraints=CA:FALSE
+    # Clients get clientAuth and none of the coordinator's names: a worker or station key must not
+    # pass for the coordinator. A worker serves its health service with its certificate, so it is
+    # also a server certificate for its own id (when that is a DNS name): clients dial it with that name.
+    ext="basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
-extendedKeyUsage=$eku
-subjectAltName=$san"
+extendedKeyUsage=clientAuth"
+    if [[ $role == worker && $id =~ ^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$ && ! $id =~ ^[0-9.]+$ ]]; then
+      [[ $coordinator_names == *" ${id,,} "* ]] && { echo "dev-certs.sh: worker id '$id' is also a coordinator name (localhost or --host): choose another" >&2; exit 2; }
+      ext="${ext},serverAuth
+subjectAltName=DNS:$id"
+    fi
+    issue "$role-$id" "$role:$id" "$ext"
     t=$(token)
     printf '%s\n' "$t" >"$out/$role-$id.token"
     entries+="${entries:+,}\"$id\":\"$t\""

@@ -2,14 +2,17 @@
 // (certificates and tokens made by scripts/dev-certs.sh), one worker authenticated by token and one
 // by client certificate. Refused: no credentials, a wrong token, another station's token, a worker's
 // token used by a station, a client certificate from an untrusted CA, a worker with a wrong token;
-// a server certificate the agent does not trust fails on the client with TLS_HANDSHAKE_FAILED.
+// a server certificate the agent does not trust fails on the client with TLS_HANDSHAKE_FAILED, and a
+// worker's or station's certificate does not pass for the coordinator (only for the worker's own name).
 // Accepted: a station by token and a station by certificate, end to end to a verdict. Every refusal
 // is counted by reason and logged, and no token ever appears in the logs.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Agent, type VerdictEvent as AgentVerdict } from '../../agent/src/agent.js';
@@ -27,8 +30,24 @@ import { WorkerConfigSchema } from '../../gpu-worker/src/config.js';
 import { Worker } from '../../gpu-worker/src/worker.js';
 import { referenceModelsDir, silentLogger, startCluster, until, type Cluster } from '../helpers/cluster.js';
 
-const devCerts = (out: string, stations: string, workers: string) =>
-  execFileSync('bash', [join(repoRoot(), 'scripts', 'dev-certs.sh'), '--out', out, '--stations', stations, '--workers', workers], { stdio: 'pipe' });
+const devCerts = (out: string, stations: string, workers: string, ...more: string[]) =>
+  execFileSync('bash', [join(repoRoot(), 'scripts', 'dev-certs.sh'), '--out', out, '--stations', stations, '--workers', workers, ...more], { stdio: 'pipe' });
+
+/** Serves TLS with `dir/name.crt` and returns true if a client trusting `dir/ca.crt` accepts it for `host`, else the error. */
+async function acceptedAs(dir: string, name: string, host: string): Promise<true | string> {
+  const server = tls.createServer({ cert: readFileSync(join(dir, `${name}.crt`)), key: readFileSync(join(dir, `${name}.key`)) }, (socket) => socket.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await new Promise<true | string>((resolve) => {
+      // As grpc-js checks a target name: the chain (CA, server purpose) by OpenSSL, the name against `host`.
+      const socket = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ca: readFileSync(join(dir, 'ca.crt')), checkServerIdentity: (_h, cert) => tls.checkServerIdentity(host, cert) },
+        () => { socket.destroy(); resolve(true); });
+      socket.on('error', (error) => resolve(error.message));
+    });
+  } finally {
+    server.close();
+  }
+}
 
 /** Every log line of the coordinator and workers, to check what is (and is not) logged. */
 const logLines: string[] = [];
@@ -40,6 +59,7 @@ describe('access control: TLS, mutual TLS and tokens on the gRPC links', { timeo
   let certs: string;
   let rogue: string;
   let coordinatorAddress: string;
+  let certWorker: Worker;
   const CURATOR_TOKEN = 'curator-one-token-for-feedback-0001';
   const tokens = () => JSON.parse(readFileSync(join(certs, 'tokens.json'), 'utf8')) as { stations: Record<string, string>; workers: Record<string, string> };
 
@@ -92,7 +112,7 @@ describe('access control: TLS, mutual TLS and tokens on the gRPC links', { timeo
     coordinatorAddress = cluster.coordinatorAddress;
     // One worker proves itself with its token, the other with its client certificate.
     await cluster.addWorker({ workerId: 'test-worker-1', authTokenFile: join(certs, 'worker-test-worker-1.token') });
-    await cluster.addWorker({ workerId: 'test-worker-2', tlsCertFile: join(certs, 'worker-test-worker-2.crt'), tlsKeyFile: join(certs, 'worker-test-worker-2.key') });
+    certWorker = await cluster.addWorker({ workerId: 'test-worker-2', tlsCertFile: join(certs, 'worker-test-worker-2.crt'), tlsKeyFile: join(certs, 'worker-test-worker-2.key') });
   });
 
   after(async () => {
@@ -159,6 +179,33 @@ describe('access control: TLS, mutual TLS and tokens on the gRPC links', { timeo
     const outcome = await streamOutcome(station({ tlsCaFile: join(rogue, 'ca.crt'), authTokenFile: join(certs, 'station-s1.token') }));
     assert.equal(outcome.code, 'TLS_HANDSHAKE_FAILED');
     assert.match(outcome.message, /TLS handshake with the server failed: .*certificate/i);
+  });
+
+  it('a worker or station certificate does not pass for the coordinator; a worker certificate passes for its own name only', async () => {
+    const dir = join(cluster.dir, 'names');
+    devCerts(dir, 's1', 'w1', '--host', 'qs.example.org', '--host', '10.1.2.3');
+    for (const host of ['localhost', '127.0.0.1', '::1', 'qs.example.org', '10.1.2.3']) {
+      assert.equal(await acceptedAs(dir, 'coordinator', host), true, `the coordinator certificate is valid for ${host}`);
+      for (const client of ['worker-w1', 'station-s1']) {
+        assert.notEqual(await acceptedAs(dir, client, host), true, `${client}.crt must not pass for the coordinator at ${host}`);
+      }
+    }
+    assert.equal(await acceptedAs(dir, 'worker-w1', 'w1'), true, 'the worker certificate serves its health service under its own name');
+    assert.match(String(await acceptedAs(dir, 'station-s1', 's1')), /(unsupported|unsuitable) certificate purpose/, 'a station certificate is no server certificate');
+    assert.throws(() => devCerts(join(cluster.dir, 'clash'), 's1', 'qs.example.org', '--host', 'QS.example.org'), /also a coordinator name/);
+
+    // An agent dialing a worker's TLS health port (worker certificate) as if it were the coordinator.
+    const posing = `127.0.0.1:${certWorker.health.port}`;
+    const asCoordinator = async (tlsServerName: string) => {
+      const client = new InspectionClient(posing, { ...station({ tlsServerName, authTokenFile: join(certs, 'station-s1.token') }), reconnectBaseDelayMs: 100, reconnectMaxDelayMs: 500, logger: silentLogger });
+      try {
+        return await new Promise<QuicksilverError>((resolve) => client.openSession({ onResponse: () => {}, onClosed: resolve }));
+      } finally {
+        client.close();
+      }
+    };
+    for (const name of ['', 'localhost']) assert.equal((await asCoordinator(name)).code, 'TLS_HANDSHAKE_FAILED', `worker certificate refused as '${name || '127.0.0.1'}'`);
+    assert.notEqual((await asCoordinator('test-worker-2')).code, 'TLS_HANDSHAKE_FAILED', 'under its own name the handshake succeeds (no Inspection service there)');
   });
 
   it('a plaintext agent cannot talk to the TLS coordinator', async () => {
