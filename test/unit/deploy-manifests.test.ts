@@ -162,7 +162,7 @@ interface Container {
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: HttpProbe; livenessProbe?: HttpProbe; startupProbe?: HttpProbe;
   resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string; subPathExpr?: string }[];
 }
 interface Volume {
   name: string;
@@ -302,13 +302,35 @@ function containerPort(container: Container, port: string | number, where: strin
   return found.containerPort;
 }
 
-/** The volume a path in the container lies on, and the path inside it. */
-function mountOf(pod: PodSpec, container: Container, path: string, where: string): { volume: Volume; inside: string } {
+type VolumeMount = NonNullable<Container['volumeMounts']>[number];
+
+/** The mount's subPath, subPathExpr expanded with the container's env ('' = the whole volume). */
+function subPathOf(mount: VolumeMount, env: Record<string, string>, where: string): string {
+  const sub = mount.subPathExpr !== undefined ? mount.subPathExpr.replace(/\$\((\w+)\)/g, (whole, name: string) => env[name] ?? whole) : mount.subPath ?? '';
+  assert.ok(!/\$\(\w+\)/.test(sub), `${where}: subPathExpr ${mount.subPathExpr} refers to a variable the container does not define`);
+  return sub;
+}
+
+/** The volume a path in the container lies on, and the path inside it (subPath mounts included). */
+function mountOf(pod: PodSpec, container: Container, path: string, where: string, env: Record<string, string> = {}): { volume: Volume; inside: string } {
   const mount = (container.volumeMounts ?? []).filter((m) => under(path, m.mountPath)).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
   assert.ok(mount, `${where}: ${path} is on no volume (the container's own file system)`);
   const volume = pod.volumes?.find((v) => v.name === mount.name);
   assert.ok(volume, `${where}: volume ${mount.name} is mounted but not defined`);
-  return { volume, inside: posix.relative(mount.mountPath, path) };
+  return { volume, inside: posix.join(subPathOf(mount, env, where), posix.relative(mount.mountPath, path)) || '.' };
+}
+
+/** Every key of Secret `secretName` the container can read, over all its mounts. */
+function visibleSecretKeys(cluster: Cluster, pod: PodSpec, container: Container, secretName: string, env: Record<string, string>, where: string): string[] {
+  const keys: string[] = [];
+  for (const mount of container.volumeMounts ?? []) {
+    const secret = pod.volumes?.find((v) => v.name === mount.name)?.secret;
+    if (secret?.secretName !== secretName) continue;
+    const all = secret.items ? secret.items.map((item) => item.key) : Object.keys(cluster.get('Secret', secretName, where).data ?? {});
+    const sub = subPathOf(mount, env, where).split('/')[0];
+    keys.push(...(sub ? [secret.items ? secret.items.find((item) => item.path === sub)?.key ?? '' : sub].filter((key) => all.includes(key)) : all));
+  }
+  return keys;
 }
 
 function checkQuicksilverContainer(cluster: Cluster, workload: K8sObject, container: Container, podName: string): QsContainer {
@@ -323,7 +345,7 @@ function checkQuicksilverContainer(cluster: Cluster, workload: K8sObject, contai
   // Files (TLS, tokens) on a mounted Secret or ConfigMap holding that key.
   for (const [key, value] of Object.entries(config)) {
     if (!/File$/.test(key) || !value) continue;
-    const { volume, inside } = mountOf(pod, container, value as string, `${where} ${key}`);
+    const { volume, inside } = mountOf(pod, container, value as string, `${where} ${key}`, env);
     const source = volume.secret ? { kind: 'Secret' as const, name: volume.secret.secretName, items: volume.secret.items }
       : volume.configMap ? { kind: 'ConfigMap' as const, name: volume.configMap.name, items: volume.configMap.items } : undefined;
     assert.ok(source, `${where} ${key}: ${value} is not on a Secret or ConfigMap volume`);
@@ -465,9 +487,13 @@ function checkCluster(cluster: Cluster, options: { placeholders: boolean }): voi
     assert.ok(str(worker.config, 'tlsCaFile'), `${ww}: the coordinator serves TLS: tlsCaFile`);
     const workerId = str(worker.config, 'workerId');
     assert.ok(tokens.workers && workerId in tokens.workers, `${ww}: worker id ${workerId} has no token in the coordinator's token file (workers: ${Object.keys(tokens.workers ?? {}).join(', ')})`);
-    const tokenFile = mountOf(worker.pod, worker.container, str(worker.config, 'authTokenFile'), ww);
-    const token = cluster.value('Secret', tokenFile.volume.secret!.secretName, tokenFile.inside, `${ww} authTokenFile`).trim();
+    const tokenFile = mountOf(worker.pod, worker.container, str(worker.config, 'authTokenFile'), ww, worker.env);
+    const tokenSecret = tokenFile.volume.secret!.secretName;
+    const token = cluster.value('Secret', tokenSecret, tokenFile.inside, `${ww} authTokenFile`).trim();
     assert.equal(token, tokens.workers[workerId], `${ww}: its token file differs from the coordinator's entry for ${workerId}`);
+    // Only its own token: with another worker's it could register as that worker and push it out.
+    assert.deepEqual(visibleSecretKeys(cluster, worker.pod, worker.container, tokenSecret, worker.env, ww), [tokenFile.inside],
+      `${ww}: reads more of Secret ${tokenSecret} than its own token ${tokenFile.inside} (mount the one key: subPathExpr: $(POD_NAME))`);
   }
   const pdbs = cluster.all('PodDisruptionBudget');
   assert.ok(pdbs.some((pdb) => workers.every((w) => selects(pdb.spec?.selector?.matchLabels, w.workload.spec?.template?.metadata?.labels))), `${label}: no PodDisruptionBudget covers the workers`);
