@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkImageUri, readImage } from '../../common/src/rescan/image-uri.js';
-import { readManifest, type ManifestEntry } from '../../common/src/rescan/manifest.js';
+import { manifestFingerprint, MAX_RECORD_LINES, readManifest, type ManifestEntry } from '../../common/src/rescan/manifest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qs-manifest-unit-'));
 const root = join(dir, 'archive');
@@ -77,6 +77,68 @@ describe('re-scan manifest', () => {
     const file = join(dir, 'noheader.csv');
     writeFileSync(file, 'name,path\nx,/a.jpg\n');
     await assert.rejects(collect(file), /must name a barcode \(or catalog number\) column and an image URI column; it has: name, path/);
+  });
+
+  it('refuses a CSV whose stray opening quote would swallow the rest of the file, naming the line where it opened', async () => {
+    const rows = (n: number, quoteAt: number) => ['barcode,path,taxon', ...Array.from({ length: n }, (_, i) => `${i === quoteAt ? '"' : ''}B${i},${root}/${i}.jpg,Carex`)].join('\n');
+    const long = join(dir, 'stray-quote.csv');
+    writeFileSync(long, rows(1000, 9)); // line 11 opens a quote that never closes
+    await assert.rejects(collect(long), /stray-quote\.csv: line 11: a quoted field opens here and is not closed within 100 lines/);
+    await assert.rejects(manifestFingerprint(long, 'csv'), /line 11: a quoted field opens here/, 'submit checks this before queueing anything');
+    const short = join(dir, 'unclosed.csv');
+    writeFileSync(short, rows(5, 2));
+    await assert.rejects(collect(short), /unclosed\.csv: line 4: a quoted field opens here and is never closed/);
+    // A quoted field may span lines (e.g. notes, an ignored column), up to MAX_RECORD_LINES.
+    const notes = join(dir, 'notes.csv');
+    const note = Array.from({ length: MAX_RECORD_LINES - 1 }, (_, i) => `note ${i}, ""quoted""`).join('\n');
+    writeFileSync(notes, `barcode,path,notes\nN1,${root}/1.jpg,"${note}"\nN2,${root}/2.jpg,x\n`);
+    assert.deepEqual((await collect(notes)).map((e) => e.ok && [e.item.line, e.item.barcode]), [[2, 'N1'], [MAX_RECORD_LINES + 1, 'N2']]);
+    assert.equal((await manifestFingerprint(notes, 'csv')).bytes > 0, true);
+  });
+
+  it('yields malformed rows and good rows strictly in line order, with the line each record starts on (LF, CRLF, CR)', async () => {
+    const file = join(dir, 'order.csv');
+    const lines = ['barcode,path,taxon'];
+    for (let i = 1; i <= 30_000; i++) lines.push(i % 997 === 0 ? `B${i},${root}/${i}.jpg,Carex 5" long` : `B${i},${root}/${i}.jpg,Carex`);
+    writeFileSync(file, lines.join('\n'));
+    const seen: number[] = [];
+    let bad = 0;
+    for await (const entry of readManifest(file, sources)) {
+      seen.push(entry.ok ? entry.item.line : entry.line);
+      if (!entry.ok) {
+        bad++;
+        assert.match(entry.reason, /^malformed CSV: .*quote.*field/i);
+      }
+      if (seen.length % 37 === 0) await new Promise((r) => setTimeout(r, 0)); // a slow consumer (submit's publication window)
+    }
+    assert.equal(bad, 30);
+    assert.deepEqual(seen, Array.from({ length: 30_000 }, (_, i) => i + 2), 'every row once, in line order');
+
+    for (const eol of ['\n', '\r\n', '\r']) {
+      const multi = join(dir, 'multi.csv');
+      writeFileSync(multi, ['barcode,path,notes', `M1,${root}/1.jpg,"two${eol}lines"`, '', `M2,${root}/2.jpg,"a ""b"""`, ` M3 , "${root}/3.jpg" ,x`, `M4,${root}/4.jpg,"x"y`, `M5,${root}/5.jpg`].join(eol) + eol);
+      const entries = await collect(multi);
+      assert.deepEqual(entries.map((e) => (e.ok ? [e.item.line, e.item.barcode, e.item.uri] : [e.line, e.reason])), [
+        [2, 'M1', `${root}/1.jpg`], [5, 'M2', `${root}/2.jpg`], [6, 'M3', `${root}/3.jpg`],
+        [7, 'malformed CSV: text after the closing quote of field 3 ("x")'], [8, 'M5', `${root}/5.jpg`],
+      ], JSON.stringify(eol));
+    }
+  });
+
+  it('refuses a header with two columns for one field, and a JSON Lines row with two keys for one; strips a byte order mark', async () => {
+    const csv = join(dir, 'two-barcodes.csv');
+    writeFileSync(csv, `catalogNumber,id,path\nB1,101,${root}/1.jpg\n`);
+    await assert.rejects(collect(csv), /two-barcodes\.csv: line 1: the columns 'catalogNumber' and 'id' both give the barcode/);
+    await assert.rejects(manifestFingerprint(csv, 'csv'), /both give the barcode/);
+    writeFileSync(csv, `\uFEFFbarcode,Image URI,image_path\nB1,${root}/1.jpg,${root}/2.jpg\n`);
+    await assert.rejects(collect(csv), /the columns 'Image URI' and 'image_path' both give the uri/);
+    const jsonl = join(dir, 'bom.jsonl');
+    writeFileSync(jsonl, `\uFEFF${JSON.stringify({ barcode: 'J1', uri: `${root}/1.jpg` })}\r\n\r\n${JSON.stringify({ barcode: 'J2', id: 7, uri: `${root}/2.jpg` })}\r\n`
+      + `${JSON.stringify({ barcode: 'J3', id: '', path: `${root}/3.jpg` })}\r\n`);
+    const entries = await collect(jsonl);
+    assert.deepEqual(entries.map((e) => (e.ok ? [e.item.line, e.item.barcode] : [e.line, e.reason])), [
+      [1, 'J1'], [3, "'barcode' and 'id' both give the barcode: keep one"], [4, 'J3'],
+    ]);
   });
 
   it('reads images only under the roots, with symlinks resolved', async () => {

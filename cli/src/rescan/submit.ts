@@ -93,7 +93,7 @@ function checkResumable(job: JobRecord, identity: Omit<SubmissionCheckpoint, 'ro
 export async function submitManifest(store: RescanJetStream, options: SubmitOptions): Promise<SubmitSummary> {
   const { jobId, log } = options;
   const format = options.format ?? detectFormat(options.manifest);
-  const fingerprint = await manifestFingerprint(options.manifest);
+  const fingerprint = await manifestFingerprint(options.manifest, format); // refuses a manifest with a fatal fault before anything is queued
   const identity = {
     manifestBytes: fingerprint.bytes, manifestSha256: fingerprint.sha256, format,
     allowedRoots: [...options.allowedRoots], allowedUrlPrefixes: [...options.allowedUrlPrefixes],
