@@ -4,7 +4,9 @@
 // already has a result is only acknowledged. A row delivered more than maxAttempts times (it keeps
 // crashing or timing out workers) is quarantined with a failure record. Conveyor work keeps priority:
 // re-scan rows are pulled only into the room conveyor tasks leave (maxInFlight - realtime in flight),
-// and the engine decodes waiting realtime images before bulk ones.
+// and the engine decodes waiting realtime images before bulk ones. A row pulled waits in this worker
+// (behind the rows pulled with it and conveyor work) as long as the engine takes: while it is held its
+// ack deadline is extended every half ack wait, for at most HOLD_LIMIT_ACK_WAITS ack waits in all.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { QuicksilverError, toQuicksilverError } from '../../../common/src/errors.js';
 import type { Component } from '../../../common/src/lifecycle.js';
@@ -18,7 +20,8 @@ import {
 /** What the runner needs from JetStream (RescanJetStream implements it). */
 export interface RescanWorkSource {
   listJobs(): Promise<JobRecord[]>;
-  fetchWork(jobId: string, max: number, expiresMs: number): Promise<WorkDelivery[]>;
+  /** `onDelivery` is called for each row as it arrives, before the pull ends. */
+  fetchWork(jobId: string, max: number, expiresMs: number, onDelivery?: (delivery: WorkDelivery) => void): Promise<WorkDelivery[]>;
   hasResult(jobId: string, line: number): Promise<boolean>;
   publishResult(result: RescanResult): Promise<void>;
   close(): Promise<void>;
@@ -52,6 +55,8 @@ export interface RescanRunnerOptions {
 }
 
 const FETCH_EXPIRES_MS = 1000;
+/** A row is held (its ack deadline extended) for at most this many ack waits: a worker wedged on it still lets it go to another. */
+export const HOLD_LIMIT_ACK_WAITS = 10;
 const RETRY_DELAY_MS = 2000;
 
 export class RescanRunner implements Component {
@@ -131,25 +136,53 @@ export class RescanRunner implements Component {
         continue;
       }
       const job = this.runnable[this.nextJob++ % this.runnable.length]!;
-      let deliveries: WorkDelivery[];
-      try {
-        deliveries = await this.source!.fetchWork(job.jobId, room, FETCH_EXPIRES_MS);
-      } catch (error) {
-        this.options.logger.warn({ job: job.jobId, err: (error as Error).message }, 'pulling re-scan work failed');
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        continue;
-      }
-      for (const delivery of deliveries) {
+      // Each row is processed (and held, see hold()) from its arrival: a pull may wait a second for more.
+      const arrived = (delivery: WorkDelivery) => {
         this.inFlight++;
         void this.process(job, delivery).finally(() => {
           this.inFlight--;
           if (this.room() >= this.minimumPull) this.wake();
         });
+      };
+      try {
+        await this.source!.fetchWork(job.jobId, room, FETCH_EXPIRES_MS, arrived);
+      } catch (error) {
+        this.options.logger.warn({ job: job.jobId, err: (error as Error).message }, 'pulling re-scan work failed');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
       }
     }
   }
 
   private async process(job: JobRecord, delivery: WorkDelivery): Promise<void> {
+    const release = this.hold(job, delivery);
+    try {
+      await this.processRow(job, delivery);
+    } finally {
+      release();
+    }
+  }
+
+  /** Extends the row's ack deadline every half ack wait until released, or until HOLD_LIMIT_ACK_WAITS ack waits after the pull. */
+  private hold(job: JobRecord, delivery: WorkDelivery): () => void {
+    const pulled = Date.now();
+    const timer = setInterval(() => {
+      if (Date.now() - pulled + job.ackWaitMs > HOLD_LIMIT_ACK_WAITS * job.ackWaitMs) {
+        clearInterval(timer);
+        this.options.logger.warn({ job: job.jobId, heldMs: Date.now() - pulled }, `re-scan row held for ${HOLD_LIMIT_ACK_WAITS} ack waits; no longer extended, it will be redelivered`);
+        return;
+      }
+      try {
+        delivery.working();
+      } catch {
+        // Connection away: the row is redelivered after its ack wait, as after a crash.
+      }
+    }, Math.max(50, Math.floor(job.ackWaitMs / 2)));
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private async processRow(job: JobRecord, delivery: WorkDelivery): Promise<void> {
     const { jobId } = job;
     let item: WorkItem;
     try {

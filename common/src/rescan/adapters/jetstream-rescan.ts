@@ -177,8 +177,8 @@ export class RescanJetStream {
     }
   }
 
-  /** Pulls up to `max` rows of a job, waiting at most `expiresMs` for them. */
-  async fetchWork(jobId: string, max: number, expiresMs: number): Promise<WorkDelivery[]> {
+  /** Pulls up to `max` rows of a job, waiting at most `expiresMs` for them; `onDelivery` sees each row as it arrives (its ack wait runs from then). */
+  async fetchWork(jobId: string, max: number, expiresMs: number, onDelivery?: (delivery: WorkDelivery) => void): Promise<WorkDelivery[]> {
     let consumer = this.consumers.get(jobId);
     if (!consumer) {
       consumer = await this.js.consumers.get(RESCAN_WORK_STREAM, workConsumerName(jobId));
@@ -187,7 +187,11 @@ export class RescanJetStream {
     const deliveries: WorkDelivery[] = [];
     try {
       const messages = await consumer.fetch({ max_messages: max, expires: expiresMs });
-      for await (const message of messages) deliveries.push(toDelivery(jobId, message));
+      for await (const message of messages) {
+        const delivery = toDelivery(jobId, message);
+        deliveries.push(delivery);
+        onDelivery?.(delivery);
+      }
     } catch (error) {
       this.consumers.delete(jobId);
       throw error;
