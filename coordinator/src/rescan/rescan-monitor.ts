@@ -26,6 +26,9 @@ export class RescanMonitor implements Component {
   readonly name = 'rescan-monitor';
   private store: RescanJobStore | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  /** The round now running (or the last one): rounds never overlap nor queue up. */
   private round: Promise<void> = Promise.resolve();
   private readonly rows: Gauge<'job' | 'status'>;
   private readonly state: Gauge<'job' | 'state'>;
@@ -41,10 +44,21 @@ export class RescanMonitor implements Component {
     });
   }
 
-  /** Never fails the coordinator's start: while NATS is unreachable each round tries to connect again. */
+  /**
+   * Never fails the coordinator's start: while NATS is unreachable each round tries to connect again.
+   * The next round starts `intervalMs` after the previous one ends, so slow rounds (a large results
+   * stream) space out instead of piling up.
+   */
   async start(): Promise<void> {
-    this.timer = setInterval(() => { this.round = this.round.then(() => this.connectAndCheck()); }, this.options.intervalMs);
-    this.round = this.connectAndCheck();
+    this.running = true;
+    this.stopped = false;
+    this.runRound();
+  }
+
+  private runRound(): void {
+    this.round = this.connectAndCheck().finally(() => {
+      if (this.running) this.timer = setTimeout(() => this.runRound(), this.options.intervalMs);
+    });
   }
 
   private async connectAndCheck(): Promise<void> {
@@ -55,7 +69,7 @@ export class RescanMonitor implements Component {
         this.options.logger.warn({ err: (error as Error).message }, 're-scan monitor cannot reach NATS yet; retrying');
         return;
       }
-      if (!this.timer) { // stopped while connecting
+      if (!this.running) { // stopped while connecting
         await this.store.close().catch(() => {});
         this.store = undefined;
         return;
@@ -64,8 +78,11 @@ export class RescanMonitor implements Component {
     await this.check();
   }
 
+  /** Waits for the round in progress only (it ends after the job it is counting); no later round starts. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.running = false;
+    this.stopped = true;
+    clearTimeout(this.timer);
     this.timer = undefined;
     await this.round;
     await this.store?.close().catch(() => {});
@@ -78,6 +95,7 @@ export class RescanMonitor implements Component {
     if (!store) return;
     try {
       for (const job of await store.listJobs()) {
+        if (this.stopped) break; // stopping: the next coordinator's round recounts
         for (const state of JOB_STATES) this.state.set({ job: job.jobId, state }, state === job.state ? 1 : 0);
         if (job.state === 'completed' || job.state === 'cancelled') {
           this.setRows(job.jobId, job.totalRows ?? 0, job.verdicts, job.failures, 0, 0);
