@@ -1,7 +1,8 @@
 // Export and HTML report of a re-scan job, both streamed from the results stream: memory grows with
 // the flagged sheets shown, the failure reasons and the job's duration, never with its row count.
-// The diff against a previous job is keyed by barcode and keeps only the flagged sheets of each run
-// in memory (a sheet changed verdict when it is flagged in exactly one of the two runs).
+// The diff against a previous job is keyed by sheet (barcode and image URI: a barcode may have several
+// sheets) and keeps only the flagged sheets of each run in memory (a sheet changed verdict when it is
+// flagged in exactly one of the two runs).
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { stringify } from 'csv-stringify';
@@ -41,9 +42,11 @@ export interface ReportOptions extends ImageSources {
   against?: JobRecord;
 }
 
-interface Change { barcode: string; before: string; after: string; scoreBefore: number; scoreAfter: number }
+interface Change { barcode: string; uri: string; before: string; after: string; scoreBefore: number; scoreAfter: number }
 const HISTOGRAM_BINS = 20;
 const CHANGES_SHOWN = 500;
+/** Images read and shrunk at once for the flagged sheets' thumbnails. */
+export const THUMBNAIL_CONCURRENCY = 4;
 
 export async function writeReport(store: RescanJetStream, job: JobRecord, file: string, options: ReportOptions): Promise<{ rows: number; flagged: number; changed?: number }> {
   const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
@@ -71,7 +74,7 @@ export async function writeReport(store: RescanJetStream, job: JobRecord, file: 
       if (flaggedShown.length < options.maxFlaggedShown) flaggedShown.push(result);
     }
   }
-  const thumbnails = await Promise.all(flaggedShown.map((verdict) => thumbnail(verdict.uri, options)));
+  const thumbnails = await mapLimited(flaggedShown, THUMBNAIL_CONCURRENCY, (verdict) => thumbnail(verdict.uri, options));
   const diff = options.against ? await diffAgainst(store, options.against.jobId, job.jobId) : undefined;
 
   const out = createWriteStream(file);
@@ -81,23 +84,42 @@ export async function writeReport(store: RescanJetStream, job: JobRecord, file: 
   return { rows, flagged, changed: diff?.count };
 }
 
+/** A sheet: one barcode may have several images, each its own row in both runs. */
+const sheetKey = (v: RescanVerdict) => `${v.barcode}\u0000${v.uri}`;
+
 async function diffAgainst(store: RescanJetStream, previousJobId: string, jobId: string): Promise<{ count: number; shown: Change[] }> {
   const flaggedBefore = new Map<string, number>();
-  for await (const r of store.results(previousJobId, 'verdict')) if ((r as RescanVerdict).flagged) flaggedBefore.set(r.barcode!, (r as RescanVerdict).score);
+  for await (const r of store.results(previousJobId, 'verdict')) if ((r as RescanVerdict).flagged) flaggedBefore.set(sheetKey(r as RescanVerdict), (r as RescanVerdict).score);
   const flaggedAfter = new Map<string, number>();
   const shown: Change[] = [];
   let count = 0;
   const note = (change: Change) => { count++; if (shown.length < CHANGES_SHOWN) shown.push(change); };
   for await (const r of store.results(jobId, 'verdict')) {
     const v = r as RescanVerdict;
-    if (v.flagged) flaggedAfter.set(v.barcode, v.score);
-    else if (flaggedBefore.has(v.barcode)) note({ barcode: v.barcode, before: 'flagged', after: v.label, scoreBefore: flaggedBefore.get(v.barcode)!, scoreAfter: v.score });
+    const key = sheetKey(v);
+    if (v.flagged) flaggedAfter.set(key, v.score);
+    else if (flaggedBefore.has(key)) note({ barcode: v.barcode, uri: v.uri, before: 'flagged', after: v.label, scoreBefore: flaggedBefore.get(key)!, scoreAfter: v.score });
   }
   for await (const r of store.results(previousJobId, 'verdict')) {
     const v = r as RescanVerdict;
-    if (!v.flagged && flaggedAfter.has(v.barcode)) note({ barcode: v.barcode, before: v.label, after: 'flagged', scoreBefore: v.score, scoreAfter: flaggedAfter.get(v.barcode)! });
+    const key = sheetKey(v);
+    if (!v.flagged && flaggedAfter.has(key)) note({ barcode: v.barcode, uri: v.uri, before: v.label, after: 'flagged', scoreBefore: v.score, scoreAfter: flaggedAfter.get(key)! });
   }
   return { count, shown };
+}
+
+/** `work` over `items` with at most `limit` at once; results in the items' order. */
+async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
 
 async function thumbnail(uri: string, sources: ImageSources): Promise<string | undefined> {
@@ -162,8 +184,8 @@ function renderHtml(data: {
 <h2>Failures by reason</h2>${failures.length === 0 ? '<p>none</p>' : `<table><tr><th>code</th><th>rows</th><th>examples (line: barcode, reason)</th></tr>${failures.map(([code, { count, examples }]) =>
     `<tr><td>${escape(code)}</td><td class="failure-count">${count}</td><td>${examples.map((f) => `${f.line}: ${escape(f.barcode ?? '')} ${escape(f.reason)}`).join('<br>')}</td></tr>`).join('')}</table>`}
 ${data.diff ? `<h2>Changed verdicts against ${escape(data.against?.jobId)} (${escape(data.against?.model)})</h2><p><span id="changed-count">${data.diff.count}</span> sheets changed verdict${data.diff.count > data.diff.shown.length ? ` (first ${data.diff.shown.length} listed)` : ''}.</p>
-<table><tr><th>barcode</th><th>before</th><th>score before</th><th>after</th><th>score after</th></tr>${data.diff.shown.map((c) =>
-    `<tr class="change"><td>${escape(c.barcode)}</td><td>${escape(c.before)}</td><td>${c.scoreBefore.toFixed(3)}</td><td>${escape(c.after)}</td><td>${c.scoreAfter.toFixed(3)}</td></tr>`).join('')}</table>` : ''}
+<table><tr><th>barcode</th><th>image</th><th>before</th><th>score before</th><th>after</th><th>score after</th></tr>${data.diff.shown.map((c) =>
+    `<tr class="change"><td>${escape(c.barcode)}</td><td>${escape(c.uri)}</td><td>${escape(c.before)}</td><td>${c.scoreBefore.toFixed(3)}</td><td>${escape(c.after)}</td><td>${c.scoreAfter.toFixed(3)}</td></tr>`).join('')}</table>` : ''}
 </body></html>
 `;
 }

@@ -1,0 +1,84 @@
+// `rescan report` on results stored in a real nats-server: the diff against a previous run is per
+// sheet (a barcode with two sheets shows no phantom change), and thumbnails of flagged sheets are
+// fetched a few at a time (from a real HTTP server that counts the requests in flight).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { NatsServerProcess } from '../../common/src/nats-server-process.js';
+import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
+import type { JobRecord, RescanVerdict } from '../../common/src/rescan/records.js';
+import { THUMBNAIL_CONCURRENCY, writeReport } from '../../cli/src/rescan/report.js';
+
+const now = new Date().toISOString();
+const job = (jobId: string, totalRows: number): JobRecord => ({
+  jobId, state: 'completed', manifest: 'm', model: 'x', createdAt: now, updatedAt: now, totalRows, invalidRows: 0, maxAttempts: 3, ackWaitMs: 60_000, verdicts: 0, failures: 0,
+});
+const verdict = (jobId: string, line: number, barcode: string, uri: string, flagged: boolean): RescanVerdict => ({
+  kind: 'verdict', jobId, line, barcode, uri, label: flagged ? 'flagged' : 'ok', score: flagged ? 0.9 : 0.1, threshold: 0.5, flagged,
+  modelName: 'm', modelVersion: '1', workerId: 'w', attempts: 1, decidedAt: now,
+});
+
+describe('re-scan report', { timeout: 60_000 }, () => {
+  let dir: string;
+  let nats: NatsServerProcess;
+  let store: RescanJetStream;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qs-rescan-report-'));
+    nats = new NatsServerProcess(join(dir, 'nats'));
+    await nats.start();
+    store = await RescanJetStream.connect([nats.url], 'qs-test');
+  });
+  after(async () => {
+    await store?.close();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sources = { allowedRoots: [], allowedUrlPrefixes: [] };
+
+  it('diffs two runs per sheet: a barcode with two sheets changes only where a sheet changed', async () => {
+    for (const [jobId, sheet2Flagged] of [['runA', false], ['runB', false], ['runC', true]] as const) {
+      await store.createJob(job(jobId, 2));
+      await store.publishResult(verdict(jobId, 2, 'B1', '/nowhere/B1_sheet1.jpg', true));
+      await store.publishResult(verdict(jobId, 3, 'B1', '/nowhere/B1_sheet2.jpg', sheet2Flagged));
+    }
+    const same = await writeReport(store, await store.requireJob('runB'), join(dir, 'same.html'), { ...sources, maxFlaggedShown: 10, against: await store.requireJob('runA') });
+    assert.equal(same.changed, 0, 'the same verdicts for both sheets: nothing changed');
+    const file = join(dir, 'changed.html');
+    const changed = await writeReport(store, await store.requireJob('runC'), file, { ...sources, maxFlaggedShown: 10, against: await store.requireJob('runA') });
+    assert.equal(changed.changed, 1);
+    assert.match(readFileSync(file, 'utf8'), /<tr class="change"><td>B1<\/td><td>\/nowhere\/B1_sheet2\.jpg<\/td><td>ok<\/td><td>0\.100<\/td><td>flagged<\/td>/);
+  });
+
+  it(`reads the flagged sheets' thumbnails at most ${THUMBNAIL_CONCURRENCY} at a time`, async (t) => {
+    const jpeg = await sharp({ create: { width: 40, height: 60, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toBuffer();
+    let inFlight = 0;
+    let most = 0;
+    let served = 0;
+    const server = createServer((_request, response) => {
+      most = Math.max(most, ++inFlight);
+      setTimeout(() => {
+        inFlight--;
+        served++;
+        response.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length }).end(jpeg);
+      }, 150);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => server.close());
+    const prefix = `http://127.0.0.1:${(server.address() as { port: number }).port}/img/`;
+    const sheets = 12;
+    await store.createJob(job('thumbs', sheets));
+    for (let i = 0; i < sheets; i++) await store.publishResult(verdict('thumbs', i + 2, `T${i}`, `${prefix}${i}.jpg`, true));
+    const file = join(dir, 'thumbs.html');
+    await writeReport(store, await store.requireJob('thumbs'), file, { allowedRoots: [], allowedUrlPrefixes: [prefix], maxFlaggedShown: 50 });
+    t.diagnostic(`${served} thumbnails served, at most ${most} at once`);
+    assert.equal(served, sheets);
+    assert.equal(readFileSync(file, 'utf8').match(/<img src="data:image\/jpeg;base64,/g)?.length, sheets, 'every flagged sheet has its thumbnail');
+    assert.ok(most <= THUMBNAIL_CONCURRENCY && most > 1, `${most} images read at once`);
+  });
+});
