@@ -1,18 +1,21 @@
-// `rescan report` on results stored in a real nats-server: the diff against a previous run is per
-// sheet (a barcode with two sheets shows no phantom change), and thumbnails of flagged sheets are
-// fetched a few at a time (from a real HTTP server that counts the requests in flight).
+// `rescan report` and `rescan export` on results stored in a real nats-server: the diff against a
+// previous run is per sheet (a barcode with two sheets shows no phantom change), thumbnails of flagged
+// sheets are fetched a few at a time (from a real HTTP server that counts the requests in flight), and
+// the CSV export writes true/false and keeps spreadsheet formulas out of its cells.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'csv-parse/sync';
 import sharp from 'sharp';
 import { NatsServerProcess } from '../../common/src/nats-server-process.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import type { JobRecord, RescanVerdict } from '../../common/src/rescan/records.js';
-import { THUMBNAIL_CONCURRENCY, writeReport } from '../../cli/src/rescan/report.js';
+import { exportResults, THUMBNAIL_CONCURRENCY, writeReport } from '../../cli/src/rescan/report.js';
 
 const now = new Date().toISOString();
 const job = (jobId: string, totalRows: number): JobRecord => ({
@@ -23,7 +26,7 @@ const verdict = (jobId: string, line: number, barcode: string, uri: string, flag
   modelName: 'm', modelVersion: '1', workerId: 'w', attempts: 1, decidedAt: now,
 });
 
-describe('re-scan report', { timeout: 60_000 }, () => {
+describe('re-scan report and export', { timeout: 60_000 }, () => {
   let dir: string;
   let nats: NatsServerProcess;
   let store: RescanJetStream;
@@ -80,5 +83,22 @@ describe('re-scan report', { timeout: 60_000 }, () => {
     assert.equal(served, sheets);
     assert.equal(readFileSync(file, 'utf8').match(/<img src="data:image\/jpeg;base64,/g)?.length, sheets, 'every flagged sheet has its thumbnail');
     assert.ok(most <= THUMBNAIL_CONCURRENCY && most > 1, `${most} images read at once`);
+  });
+
+  it('exports CSV with flagged as true/false, quoting intact, and formula-like cells guarded', async () => {
+    await store.createJob(job('csv', 3));
+    await store.publishResult(verdict('csv', 2, 'B,1 "q"', '/data/a,b.jpg', true));
+    await store.publishResult(verdict('csv', 3, '+B2', '/data/b.jpg', false));
+    await store.publishResult({ kind: 'failure', jobId: 'csv', line: 4, barcode: '=HYPERLINK("http://x")', code: 'INVALID_METADATA', reason: '@two\nlines', attempts: 0, decidedAt: now });
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => { text += d.toString(); });
+    assert.equal(await exportResults(store, 'csv', 'csv', out), 3);
+    const rows = parse(text, { columns: true }) as Array<Record<string, string>>;
+    assert.deepEqual(rows.map((r) => [r.line, r.barcode, r.uri, r.flagged, r.score, r.reason]), [
+      ['2', 'B,1 "q"', '/data/a,b.jpg', 'true', '0.9', ''],
+      ['3', "'+B2", '/data/b.jpg', 'false', '0.1', ''],
+      ['4', '\'=HYPERLINK("http://x")', '', '', '', "'@two\nlines"],
+    ]);
   });
 });

@@ -14,7 +14,16 @@ import type { JobRecord, RescanFailure, RescanResult, RescanVerdict } from '../.
 export const EXPORT_COLUMNS = ['jobId', 'line', 'kind', 'barcode', 'uri', 'taxon', 'family', 'collection', 'label', 'score', 'threshold', 'flagged',
   'modelName', 'modelVersion', 'code', 'reason', 'attempts', 'workerId', 'decidedAt'] as const;
 
-/** Writes every result of a job as CSV (header row) or JSON Lines; returns the rows written. */
+/**
+ * A CSV cell a spreadsheet would run as a formula (text starting with =, +, -, @, tab or CR: a barcode or
+ * a failure reason comes from the manifest) gets a leading apostrophe, which spreadsheets show as text.
+ */
+export const csvCell = (text: string) => (/^[=+\-@\t\r]/.test(text) ? `'${text}` : text);
+
+/**
+ * Writes every result of a job as CSV (header row; `flagged` as true/false, text cells guarded by
+ * csvCell) or JSON Lines (as stored); returns the rows written.
+ */
 export async function exportResults(store: RescanJetStream, jobId: string, format: 'csv' | 'jsonl', out: NodeJS.WritableStream): Promise<number> {
   let rows = 0;
   const write = async (text: string) => { if (!out.write(text)) await once(out, 'drain'); };
@@ -25,7 +34,7 @@ export async function exportResults(store: RescanJetStream, jobId: string, forma
     }
     return rows;
   }
-  const csv = stringify({ header: true, columns: [...EXPORT_COLUMNS] });
+  const csv = stringify({ header: true, columns: [...EXPORT_COLUMNS], cast: { boolean: (value) => String(value), string: csvCell } });
   csv.pipe(out, { end: false });
   for await (const result of store.results(jobId)) {
     if (!csv.write(result)) await once(csv, 'drain');
