@@ -14,6 +14,7 @@ import { JobIdSchema, newJobId, type JobRecord } from '../../../common/src/resca
 import { RESCAN_ENV_PREFIX, RescanClientConfigSchema, type RescanClientConfig } from '../rescan/config.js';
 import { formatProgress, ProgressDisplay, ProgressTracker } from '../rescan/progress.js';
 import { exportResults, writeReport } from '../rescan/report.js';
+import { changeJobState, type JobStateTarget } from '../rescan/job-state.js';
 import { submitManifest } from '../rescan/submit.js';
 
 const BAD_ROWS_PRINTED = 100;
@@ -122,14 +123,10 @@ async function status(jobId: string, options: Record<string, unknown>): Promise<
   });
 }
 
-async function setState(jobId: string, options: Record<string, unknown>, target: 'paused' | 'running' | 'cancelled'): Promise<void> {
+async function setState(jobId: string, options: Record<string, unknown>, target: JobStateTarget): Promise<void> {
   await withStore(configOf(options), async (store) => {
-    const allowed: Record<typeof target, string[]> = { paused: ['submitting', 'running'], running: ['paused'], cancelled: ['submitting', 'running', 'paused'] };
-    const before = await store.requireJob(jobId);
-    if (!allowed[target].includes(before.state)) throw new QuicksilverError('INVALID_METADATA', `job ${jobId} is ${before.state}: cannot make it ${target}`);
-    await store.updateJob(jobId, (job) => ({ ...job, state: target === 'running' && job.totalRows === undefined ? 'submitting' : target }));
-    if (target === 'cancelled') await store.purgeWork(jobId);
-    process.stdout.write(`job ${jobId}: ${before.state} -> ${target}\n`);
+    const { from } = await changeJobState(store, jobId, target);
+    process.stdout.write(`job ${jobId}: ${from} -> ${target}\n`);
   });
 }
 
