@@ -18,6 +18,8 @@ import { changeJobState, type JobStateTarget } from '../rescan/job-state.js';
 import { submitManifest } from '../rescan/submit.js';
 
 const BAD_ROWS_PRINTED = 100;
+/** `rescan status` samples a running job twice, this far apart, for its rate and ETA. */
+const STATUS_SAMPLE_GAP_MS = 2000;
 const configOf = (options: Record<string, unknown>): RescanClientConfig => {
   const { jobId: _j, manifest: _m, format: _f, wait: _w, previous: _p, out: _o, against: _a, maxFlagged: _x, json: _js, watch: _wa, ...rest } = options;
   return loadConfig(RescanClientConfigSchema, RESCAN_ENV_PREFIX, { ...flagsFrom(rest), env: process.env });
@@ -115,9 +117,17 @@ async function status(jobId: string, options: Record<string, unknown>): Promise<
       process.stderr.write(`job ${jobId} ${job.state}\n`);
       return;
     }
-    const job = await store.requireJob(jobId);
-    const progress = await store.progress(job);
-    const line = new ProgressTracker().update(progress);
+    const tracker = new ProgressTracker();
+    let job = await store.requireJob(jobId);
+    let progress = await store.progress(job);
+    let line = tracker.update(progress);
+    if (!options.json && (job.state === 'running' || job.state === 'submitting')) {
+      // A rate needs two samples: a job that may be moving is read again a moment later.
+      await new Promise((resolve) => setTimeout(resolve, STATUS_SAMPLE_GAP_MS));
+      job = await store.requireJob(jobId);
+      progress = await store.progress(job);
+      line = tracker.update(progress);
+    }
     if (options.json) process.stdout.write(`${JSON.stringify({ ...job, verdicts: progress.verdicts, failures: progress.failures, pending: progress.pending, inFlight: progress.inFlight })}\n`);
     else process.stdout.write(`${formatProgress(jobId, job.state, line)}\n`);
   });
@@ -143,7 +153,7 @@ export function rescanCommand(): Command {
     .requiredOption('--manifest <file>', 'manifest file')
     .addOption(new Option('--format <format>', 'manifest format').choices(['csv', 'jsonl']))
     .action((options: Record<string, unknown>) => validate(options)));
-  rescan.addCommand(sub('status', 'progress of a job: done (verdicts, failures), remaining, rate, ETA')
+  rescan.addCommand(sub('status', 'progress of a job: done (verdicts, failures), remaining, rate and ETA (a running job is sampled twice, 2 s apart)')
     .argument('<jobId>').option('--watch', 'live progress bar until the job completes').option('--json', 'print the job record and counts as JSON')
     .action((jobId: string, options: Record<string, unknown>) => status(jobIdArgument(jobId), options)));
   for (const [name, target, text] of [['pause', 'paused', 'workers stop pulling its rows (rows in flight finish)'],
