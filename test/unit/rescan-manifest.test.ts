@@ -151,6 +151,19 @@ describe('re-scan manifest', () => {
     await assert.rejects(readImage(`${root}/link.jpg`, options), (e: Error & { code?: string }) => e.code === 'INVALID_METADATA' && /outside the allowed roots/.test(e.message));
     await assert.rejects(readImage(`${root}/missing.jpg`, options), (e: Error & { code?: string }) => e.code === 'INVALID_METADATA' && /ENOENT/.test(e.message));
     await assert.rejects(readImage(`${root}/empty.jpg`, options), (e: Error & { code?: string }) => e.code === 'IMAGE_EMPTY');
+    // A file missing because its root is missing, not a folder or empty (an unmounted share) may come back: retryable, naming the root.
+    const share = join(dir, 'share');
+    const shareOptions = { ...options, allowedRoots: [root, share] };
+    const unavailable = (why: RegExp) => (e: Error & { code?: string; retryable?: boolean }) => e.code === 'UNAVAILABLE' && e.retryable === true && why.test(e.message);
+    await assert.rejects(readImage(`${share}/a/1.jpg`, shareOptions), unavailable(new RegExp(`the allowed root ${share} is not available \\(ENOENT: not mounted\\?\\)`)));
+    mkdirSync(share);
+    await assert.rejects(readImage(`${share}/a/1.jpg`, shareOptions), unavailable(new RegExp(`the allowed root ${share} is empty \\(not mounted\\?\\)`)));
+    rmSync(share, { recursive: true });
+    writeFileSync(share, 'not a folder');
+    await assert.rejects(readImage(`${share}/a/1.jpg`, shareOptions), unavailable(/is not available \(ENOTDIR/));
+    rmSync(share);
+    mkdirSync(join(share, 'a'), { recursive: true });
+    await assert.rejects(readImage(`${share}/a/1.jpg`, shareOptions), (e: Error & { code?: string }) => e.code === 'INVALID_METADATA' && /ENOENT/.test(e.message), 'a mounted share: the file is really missing');
     await assert.rejects(readImage(`${root}/ok.jpg`, { ...options, maxBytes: 2 }), (e: Error & { code?: string }) => e.code === 'IMAGE_TOO_LARGE');
     assert.throws(() => checkImageUri(`${root}/a.jpg`, { allowedRoots: [], allowedUrlPrefixes: [] }), /no allowed roots are configured/);
     assert.throws(() => checkImageUri(`${root}2/a.jpg`, sources), /outside the allowed roots/);

@@ -3,7 +3,7 @@
 // readImage is what a worker does: symlinks resolved (realpath) before the roots are checked again,
 // every redirect checked against the prefixes, time and bytes bounded.
 import { constants } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { open, opendir, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -107,7 +107,8 @@ export interface ReadImageOptions extends ImageSources {
 /**
  * Reads an image straight from storage. Final codes: INVALID_METADATA (URI refused, not found, HTTP
  * 4xx, redirect outside the prefixes), IMAGE_EMPTY, IMAGE_TOO_LARGE. Retryable: UNAVAILABLE (storage
- * unreachable, timeout, HTTP 5xx/408/429, connection cut mid-body), SHUTTING_DOWN.
+ * unreachable, a file missing because its allowed root is missing, not a folder or empty (an unmounted
+ * share), timeout, HTTP 5xx/408/429, connection cut mid-body), SHUTTING_DOWN.
  */
 export async function readImage(uri: string, options: ReadImageOptions): Promise<Buffer> {
   const location = checkImageUri(uri, options);
@@ -122,6 +123,8 @@ async function readFileUnderRoots(path: string, options: ReadImageOptions): Prom
     real = await realpath(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    const rootProblem = code === 'ENOENT' || code === 'ENOTDIR' ? await unavailableRoot(path, options.allowedRoots) : undefined;
+    if (rootProblem) throw new QuicksilverError('UNAVAILABLE', `cannot read ${path}: ${rootProblem}`, { retryable: true });
     throw new QuicksilverError(code === 'ENOENT' ? 'INVALID_METADATA' : 'UNAVAILABLE', `cannot read ${path}: ${code ?? (error as Error).message}`,
       { retryable: code !== 'ENOENT' });
   }
@@ -149,6 +152,27 @@ async function readFileUnderRoots(path: string, options: ReadImageOptions): Prom
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Why a file under an allowed root may be missing for now rather than for good: its root is missing,
+ * not a folder, or empty (an unmounted share leaves its empty mount point). Undefined when the roots
+ * holding `path` are folders with entries: then a missing file is really missing.
+ */
+async function unavailableRoot(path: string, allowedRoots: readonly string[]): Promise<string | undefined> {
+  for (const root of allowedRoots.filter((r) => within(resolve(r), path))) {
+    try {
+      const dir = await opendir(root);
+      try {
+        if ((await dir.read()) === null) return `the allowed root ${root} is empty (not mounted?)`;
+      } finally {
+        await dir.close().catch(() => {});
+      }
+    } catch (error) {
+      return `the allowed root ${root} is not available (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: not mounted?)`;
+    }
+  }
+  return undefined;
 }
 
 /** Real paths of allowed roots, resolved once each (`fresh` resolves again; a root not there yet is resolved again next time). */
