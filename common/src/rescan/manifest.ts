@@ -115,6 +115,9 @@ type FieldState = 'start' | 'unquoted' | 'quoted' | 'quote' | 'after';
  * record carries the line it starts on (CRLF, LF or CR line ends, also inside quoted fields) and
  * records and malformed rows come out strictly in file order. The first non-empty record is the
  * header; empty lines are skipped; extra fields past the header are ignored, missing ones are absent.
+ * Why not csv-parse (used until 2026-11-29): its `info.lines` counted a CRLF inside quotes as two lines
+ * (the line numbers are result ids), its skipped-record events could overtake earlier rows (a resumed
+ * submission counts rows in order), and one stray quote turned the rest of a file into one bad record.
  */
 export class CsvManifestParser {
   private lineNo = 0;
