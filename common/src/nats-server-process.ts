@@ -1,10 +1,12 @@
 // Starts a local nats-server with JetStream (for the demo and the tests): found on PATH, listening
 // on 127.0.0.1 on a free port (or a given one, so it can be restarted on the same address), storing
 // its data under `dir`. With `auth` it requires credentials (user/password or a token), written to
-// a server config file; with `tls` it serves TLS with the given PEM files.
+// a server config file; with `users` several users, each with its own subject permissions; with
+// `tls` it serves TLS with the given PEM files. Permission violations the server logs are kept (violations).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderNatsAuthorization, type NatsPermissions } from './nats-permissions.js';
 
 export const NATS_INSTALL_HINT = 'install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) or from https://github.com/nats-io/nats-server/releases';
 
@@ -27,6 +29,8 @@ export function natsServerAvailable(): boolean {
 export interface NatsServerSecurity {
   /** Require these credentials from every client. */
   auth?: { user: string; password: string } | { token: string };
+  /** Instead of `auth`: several users, each with optional `permissions { publish, subscribe }`. */
+  users?: Array<{ user: string; password: string; permissions?: NatsPermissions }>;
   /** Serve TLS: server certificate and key (PEM), and the CA that must sign client certificates (mutual TLS) when set. */
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
 }
@@ -34,15 +38,19 @@ export interface NatsServerSecurity {
 export class NatsServerProcess {
   private child: ChildProcess | undefined;
   port = 0;
+  /** Every `Publish Violation` / `Subscription Violation` line the server logged (all starts). */
+  readonly violations: string[] = [];
 
   constructor(private readonly dir: string, private readonly security: NatsServerSecurity = {}) {}
 
   /** Arguments for the security options: a config file (auth/TLS blocks), as flags would expose secrets in `ps`. */
   private securityArgs(): string[] {
-    const { auth, tls } = this.security;
-    if (!auth && !tls) return [];
+    const { auth, users, tls } = this.security;
+    if (!auth && !users && !tls) return [];
+    if (auth && users) throw new Error('NatsServerSecurity: auth or users, not both');
     const quote = (value: string) => JSON.stringify(value);
     const lines: string[] = [];
+    if (users) lines.push(renderNatsAuthorization(users.map((u) => ({ ...u, password: quote(u.password) }))));
     if (auth && 'token' in auth) lines.push(`authorization { token: ${quote(auth.token)} }`);
     else if (auth) lines.push(`authorization { user: ${quote(auth.user)}, password: ${quote(auth.password)} }`);
     if (tls) {
@@ -74,7 +82,13 @@ export class NatsServerProcess {
     });
     this.child = child;
     let stderr = '';
-    child.stderr!.on('data', (data: Buffer) => { stderr = (stderr + data.toString()).slice(-4000); });
+    let partial = '';
+    child.stderr!.on('data', (data: Buffer) => {
+      stderr = (stderr + data.toString()).slice(-4000);
+      const lines = (partial + data.toString()).split('\n');
+      partial = lines.pop()!;
+      this.violations.push(...lines.filter((line) => / Violation /.test(line)));
+    });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${stderr}`);

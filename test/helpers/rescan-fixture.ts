@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { freePort, LocalProcesses, type RunningProcess } from '../../common/src/local-processes.js';
-import { NatsServerProcess } from '../../common/src/nats-server-process.js';
+import { NatsServerProcess, type NatsServerSecurity } from '../../common/src/nats-server-process.js';
 import { cliEntry } from '../../common/src/paths.js';
 import { RescanJetStream, type RescanLayoutOptions } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import type { RescanResult } from '../../common/src/rescan/records.js';
@@ -45,6 +45,8 @@ export async function startRescanFixture(options: {
   cliFlags?: string[];
   /** Stream settings (created by the fixture before any process runs), e.g. a short duplicate window. */
   layout?: RescanLayoutOptions;
+  /** A nats-server with these users; `credentials` says which one each process (and `store`) connects as. */
+  nats?: { security: NatsServerSecurity; credentials: Record<'coordinator' | 'worker' | 'cli' | 'store', { user: string; password: string }> };
 }): Promise<RescanFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'qs-rescan-'));
   const archive = join(dir, 'archive');
@@ -56,7 +58,12 @@ export async function startRescanFixture(options: {
   const modelsDir = join(dir, 'models');
   await writeTinyCnnModel(modelsDir, { size: 16, version: '1.0.0' });
   if (options.secondModel) await writeTinyCnnModel(modelsDir, { size: 16, version: '2.0.0', seed: 777 });
-  const nats = new NatsServerProcess(join(dir, 'nats'));
+  const nats = new NatsServerProcess(join(dir, 'nats'), options.nats?.security);
+  const login = (who: 'coordinator' | 'worker' | 'cli') => {
+    const credentials = options.nats?.credentials[who];
+    return credentials ? ['--nats-user', credentials.user, '--nats-password', credentials.password] : [];
+  };
+  const storeCredentials = options.nats?.credentials.store;
   await nats.start();
   const processes = new LocalProcesses(join(dir, 'logs'));
   // If the test process dies (e.g. the runner's timeout sends SIGTERM), take its children with it.
@@ -76,12 +83,12 @@ export async function startRescanFixture(options: {
 
   const fixture: RescanFixture = {
     dir, archive, nats, coordinatorMetricsPort, workers: [],
-    store: await RescanJetStream.connect([nats.url], 'qs-test', options.layout),
+    store: await RescanJetStream.connect([nats.url], 'qs-test', options.layout, storeCredentials && { natsUser: storeCredentials.user, natsPassword: storeCredentials.password }),
     coordinator: undefined as unknown as RunningProcess,
     async startCoordinator() {
       const coordinator = start(`coordinator-${++generation}`, ['coordinator', '--grpc-address', `127.0.0.1:${grpcPort}`, '--metrics-host', '127.0.0.1',
         '--metrics-port', String(coordinatorMetricsPort), '--nats-servers', nats.url, '--outbox-dir', join(dir, 'outbox'), '--rescan-monitor-interval-ms', '1000',
-        '--log-level', 'warn']);
+        '--log-level', 'warn', ...login('coordinator')]);
       await processes.waitReady(coordinator, `http://127.0.0.1:${coordinatorMetricsPort}/readyz`, 60_000);
       fixture.coordinator = coordinator;
       return coordinator;
@@ -91,14 +98,14 @@ export async function startRescanFixture(options: {
       const worker = start(name, ['worker', '--coordinator-address', `127.0.0.1:${grpcPort}`, '--worker-id', name, '--models-dir', modelsDir,
         '--health-address', '127.0.0.1:0', '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--execution-providers', 'cpu',
         '--decode-concurrency', '2', '--intra-op-threads', '1', '--max-batch-size', '32', '--max-in-flight', '96',
-        '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn', ...(options.workerFlags ?? [])]);
+        '--nats-servers', nats.url, '--rescan-allowed-roots', archive, '--log-level', 'warn', ...login('worker'), ...(options.workerFlags ?? [])]);
       await processes.waitReady(worker, `http://127.0.0.1:${metricsPort}/readyz`, 60_000);
       fixture.workers.push(worker);
       return worker;
     },
     cli: (args, onStderr) => fixture.startCli(args, onStderr).done,
     startCli(args, onStderr) {
-      const child = spawn(process.execPath, [cliEntry(), 'rescan', ...args, '--nats-servers', nats.url, '--allowed-roots', archive, ...(options.cliFlags ?? [])],
+      const child = spawn(process.execPath, [cliEntry(), 'rescan', ...args, '--nats-servers', nats.url, '--allowed-roots', archive, ...login('cli'), ...(options.cliFlags ?? [])],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';

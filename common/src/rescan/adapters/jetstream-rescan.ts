@@ -79,6 +79,11 @@ export class RescanJetStream {
       return new RescanJetStream(connection, js, jsm, jobs);
     } catch (error) {
       await connection.close();
+      // A user without create rights (a worker's) on a NATS where nothing created the streams yet.
+      const missing = /Permissions Violation for Publish to "\$JS\.API\.STREAM\.CREATE\.([^"]+)"/.exec((error as Error).message)?.[1];
+      if (missing) {
+        throw new QuicksilverError('UNAVAILABLE', `cannot set up the re-scan streams: ${missing} does not exist and this NATS user may not create it: start the coordinator (or run \`quicksilver rescan\`) first`, { cause: error });
+      }
       throw new QuicksilverError('UNAVAILABLE', `cannot set up the re-scan streams: ${(error as Error).message}`, { cause: error });
     }
   }
