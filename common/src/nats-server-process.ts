@@ -29,6 +29,8 @@ export function natsServerAvailable(): boolean {
 export interface NatsServerSecurity {
   /** Require these credentials from every client. */
   auth?: { user: string; password: string } | { token: string };
+  /** A whole config file's text (e.g. a shipped nats.conf) with the environment its `$VARIABLES` come from; listen address, port and store dir are the flags'. */
+  config?: { text: string; env: Record<string, string> };
   /** Instead of `auth`: several users, each with optional `permissions { publish, subscribe }`. */
   users?: Array<{ user: string; password: string; permissions?: NatsPermissions }>;
   /** Serve TLS: server certificate and key (PEM), and the CA that must sign client certificates (mutual TLS) when set. */
@@ -45,7 +47,13 @@ export class NatsServerProcess {
 
   /** Arguments for the security options: a config file (auth/TLS blocks), as flags would expose secrets in `ps`. */
   private securityArgs(): string[] {
-    const { auth, users, tls } = this.security;
+    const { auth, users, tls, config } = this.security;
+    const file = join(this.dir, 'nats-server.conf');
+    if (config) {
+      if (auth || users || tls) throw new Error('NatsServerSecurity: config replaces auth, users and tls');
+      writeFileSync(file, config.text, { mode: 0o600 });
+      return ['-c', file];
+    }
     if (!auth && !users && !tls) return [];
     if (auth && users) throw new Error('NatsServerSecurity: auth or users, not both');
     const quote = (value: string) => JSON.stringify(value);
@@ -56,7 +64,6 @@ export class NatsServerProcess {
     if (tls) {
       lines.push(`tls { cert_file: ${quote(tls.certFile)}, key_file: ${quote(tls.keyFile)}${tls.clientCaFile ? `, ca_file: ${quote(tls.clientCaFile)}, verify: true` : ''} }`);
     }
-    const file = join(this.dir, 'nats-server.conf');
     writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
     return ['-c', file];
   }
@@ -78,7 +85,7 @@ export class NatsServerProcess {
     mkdirSync(portsDir, { recursive: true });
     mkdirSync(this.dir, { recursive: true });
     const child = spawn(binary, [...this.securityArgs(), '-a', '127.0.0.1', '-p', String(port || -1), '-js', '-sd', join(this.dir, 'jetstream'), '--ports_file_dir', portsDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe'], env: this.security.config ? { ...process.env, ...this.security.config.env } : process.env,
     });
     this.child = child;
     let stderr = '';

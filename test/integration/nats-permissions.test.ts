@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,8 +14,9 @@ import type { NatsConnection } from 'nats';
 import { connectNats } from '../../common/src/adapters/nats-connect.js';
 import { NatsVerdictSubscriber } from '../../common/src/adapters/nats-verdict-subscriber.js';
 import { feedbackSubject, type FeedbackReply } from '../../common/src/feedback.js';
-import { NATS_ROLE_NAMES, NATS_ROLES, type NatsRole } from '../../common/src/nats-permissions.js';
+import { NATS_ROLE_NAMES, NATS_ROLES, natsPasswordVariable, type NatsRole } from '../../common/src/nats-permissions.js';
 import { NatsServerProcess, type NatsServerSecurity } from '../../common/src/nats-server-process.js';
+import { repoRoot } from '../../common/src/paths.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import { RESCAN_JOBS_BUCKET, RESCAN_RESULTS_STREAM, RESCAN_WORK_STREAM, workConsumerName } from '../../common/src/rescan/records.js';
 import { VERDICT_STREAM, verdictSubject, type VerdictEvent } from '../../common/src/verdict-event.js';
@@ -23,7 +24,8 @@ import { NatsVerdictPublisher } from '../../coordinator/src/adapters/nats-verdic
 import { silentLogger, until } from '../helpers/cluster.js';
 import { collectResults, startRescanFixture, writeManifest, type RescanFixture } from '../helpers/rescan-fixture.js';
 
-const passwords = Object.fromEntries(NATS_ROLE_NAMES.map((role) => [role, randomBytes(12).toString('hex')])) as Record<NatsRole, string>;
+// nats-server parses a $VARIABLE's value as a config value: a letter first keeps a hex password a string (docs/deploy.md).
+const passwords = Object.fromEntries(NATS_ROLE_NAMES.map((role) => [role, `p${randomBytes(12).toString('hex')}`])) as Record<NatsRole, string>;
 const security: NatsServerSecurity = { users: NATS_ROLE_NAMES.map((role) => ({ user: role, password: passwords[role], permissions: NATS_ROLES[role] })) };
 const login = (role: NatsRole) => ({ user: role, password: passwords[role] });
 const settings = (role: NatsRole) => ({ natsUser: role, natsPassword: passwords[role] });
@@ -75,6 +77,19 @@ describe('per-role NATS permissions', { timeout: 300_000 }, () => {
     assert.equal(listed.code, 0, listed.stderr);
     const exported = await within('export', fixture.cli(['export', 'perm', '--format', 'jsonl', '--out', join(fixture.dir, 'perm.jsonl')]));
     assert.equal(exported.code, 0, exported.stderr);
+
+    // A worker's check on a redelivered row (STREAM.MSG.GET on the results).
+    const workerStore = await RescanJetStream.connect([fixture.nats.url], 'test-worker', undefined, settings('worker'));
+    assert.equal(await within('hasResult', workerStore.hasResult('perm', 2)), true);
+    await workerStore.close();
+    // Steering a job no worker serves: status, pause, resume, cancel (purges its rows, deletes its consumer).
+    const steered = await within('submit', fixture.cli(['submit', '--manifest', manifest, '--job-id', 'steer', '--model', 'no-such-model']));
+    assert.equal(steered.code, 0, steered.stderr);
+    for (const command of ['status', 'pause', 'resume', 'cancel']) {
+      const run = await within(command, fixture.cli([command, 'steer']));
+      assert.equal(run.code, 0, `${command}: ${run.stderr}`);
+    }
+    assert.equal((await fixture.store.requireJob('steer')).state, 'cancelled');
 
     // Verdicts: the coordinator's publisher (stream create/update, publish); a reader sees them live and in the stream.
     const reader = new NatsVerdictSubscriber([fixture.nats.url], settings('reader'));
@@ -160,6 +175,30 @@ describe('per-role NATS permissions', { timeout: 300_000 }, () => {
     } finally {
       await empty.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the shipped nats.conf files load, take each role\'s password from its variable and refuse a worker\'s verdict', async () => {
+    for (const file of ['deploy/docker/nats.conf', 'deploy/k8s/config/nats.conf']) {
+      const dir = mkdtempSync(join(tmpdir(), 'qs-nats-conf-'));
+      // The flags give address, port and store (store_dir may not be set twice); no monitoring port (parallel runs).
+      const text = readFileSync(join(repoRoot(), file), 'utf8').replace(/^\s*(http_port|store_dir):.*$/gm, '');
+      const env = { POD_NAME: 'nats-0', ...Object.fromEntries(NATS_ROLE_NAMES.map((role) => [natsPasswordVariable(role), passwords[role]])) };
+      const shipped = new NatsServerProcess(join(dir, 'nats'), { config: { text, env } });
+      try {
+        await shipped.start();
+        for (const role of NATS_ROLE_NAMES) {
+          const connection = await connectNats({ ...settings(role), servers: [shipped.url], name: `conf-${role}` });
+          await connection.close();
+        }
+        await assert.rejects(connectNats({ natsUser: 'worker', natsPassword: passwords.coordinator, servers: [shipped.url], name: 'conf-wrong' }));
+        const worker = await connectNats({ ...settings('worker'), servers: [shipped.url], name: 'conf-worker' });
+        await assert.rejects(worker.request(verdictSubject('perm-station', 'clean'), new Uint8Array(), { timeout: 5000 }), REFUSED);
+        await worker.close();
+      } finally {
+        await shipped.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   });
 });

@@ -20,6 +20,7 @@ import { describeSchema, loadConfig, type FlatSchema } from '../../common/src/co
 import { createLogger } from '../../common/src/logger.js';
 import { createRegistry, MetricsServer } from '../../common/src/metrics.js';
 import { repoRoot } from '../../common/src/paths.js';
+import { generatedPart, NATS_ROLE_NAMES, natsPasswordVariable, shippedNatsAuthorization, type NatsRole } from '../../common/src/nats-permissions.js';
 import { isLoopbackAddress } from '../../common/src/security-config.js';
 import { COORDINATOR_ENV_PREFIX, CoordinatorConfigSchema } from '../../coordinator/src/config.js';
 import { WORKER_ENV_PREFIX, WorkerConfigSchema } from '../../gpu-worker/src/config.js';
@@ -133,21 +134,28 @@ function parseEnvFile(text: string): Record<string, string> {
   return env;
 }
 
-interface NatsConf { port: number; httpPort: number; user: string; passwordVar: string; storeDir: string }
-function parseNatsConf(text: string): NatsConf {
+interface NatsConf { port: number; httpPort: number; storeDir: string; users: Map<string, string> }
+/** Ports, store and users (user -> the $VARIABLE its password comes from); its users and permissions are the generated ones. */
+function parseNatsConf(text: string, file: string): NatsConf {
   const get = (re: RegExp, what: string) => {
     const match = re.exec(text);
     assert.ok(match, `nats.conf: no ${what}`);
     return match[1];
   };
+  assert.equal(generatedPart(text), shippedNatsAuthorization(), `${file}: its users and permissions differ from common/src/nats-permissions.ts: npm run build && node tools/gen-nats-conf.mjs`);
+  assert.equal(text.match(/^\s*authorization\s*\{/gm)?.length, 1, `${file}: one authorization block (the generated one)`);
+  const users = new Map([...text.matchAll(/^\s*user:\s*"?([^\s"]+)"?\s*\n\s*password:\s*\$(\w+)/gm)].map((m) => [m[1], m[2]]));
+  assert.deepEqual([...users.keys()], NATS_ROLE_NAMES, `${file}: one user per role`);
+  for (const role of NATS_ROLE_NAMES) assert.equal(users.get(role), natsPasswordVariable(role), `${file}: ${role}'s password variable`);
   return {
     port: Number(get(/^\s*port:\s*(\d+)/m, 'port')),
     httpPort: Number(get(/^\s*http_port:\s*(\d+)/m, 'http_port')),
-    user: get(/^\s*user:\s*"?([^\s"]+)"?/m, 'user'),
-    passwordVar: get(/^\s*password:\s*\$(\w+)/m, 'password: $VARIABLE'),
     storeDir: get(/^\s*store_dir:\s*"?([^\s"]+)"?/m, 'jetstream store_dir'),
+    users,
   };
 }
+/** The NATS user each deployed process connects as. */
+const natsUserOf: Partial<Record<ProcessName, NatsRole>> = { coordinator: 'coordinator', worker: 'worker' };
 
 const under = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 
@@ -507,15 +515,20 @@ function checkCluster(cluster: Cluster, options: { placeholders: boolean }): voi
   const confPath = natsContainer.args?.[natsContainer.args.indexOf('--config') + 1];
   assert.ok(confPath, `${label}: nats runs with --config`);
   const confMount = mountOf(nats.spec!.template!.spec, natsContainer, confPath, `${label} nats --config`);
-  const conf = parseNatsConf(cluster.value('ConfigMap', confMount.volume.configMap!.name, confMount.inside, `${label} nats.conf`));
+  const conf = parseNatsConf(cluster.value('ConfigMap', confMount.volume.configMap!.name, confMount.inside, `${label} nats.conf`), `${label} nats.conf`);
   assert.equal(containerPort(natsContainer, 'client', `${label} nats`), conf.port, `${label}: nats client port != nats.conf port`);
   for (const probe of [natsContainer.readinessProbe, natsContainer.livenessProbe, natsContainer.startupProbe]) {
     if (probe?.httpGet) assert.equal(containerPort(natsContainer, probe.httpGet.port, `${label} nats probe`), conf.httpPort, `${label}: nats probe not on http_port`);
   }
   const store = (natsContainer.volumeMounts ?? []).find((m) => under(conf.storeDir, m.mountPath));
   assert.ok(store && nats.spec?.volumeClaimTemplates?.some((t) => t.metadata.name === store.name), `${label}: JetStream store_dir ${conf.storeDir} is not on the StatefulSet's PVC`);
-  const natsPassword = natsContainer.env?.find((e) => e.name === conf.passwordVar)?.valueFrom?.secretKeyRef;
-  assert.ok(natsPassword, `${label}: nats.conf takes the password from $${conf.passwordVar}: set it from a Secret`);
+  // Every user's password from a Secret key of its own (nats-server refuses a config whose $VARIABLE is unset).
+  const natsPasswords = new Map([...conf.users].map(([user, variable]) => {
+    const ref = natsContainer.env?.find((e) => e.name === variable)?.valueFrom?.secretKeyRef;
+    assert.ok(ref, `${label}: nats.conf takes ${user}'s password from $${variable}: set it from a Secret`);
+    return [user, ref];
+  }));
+  assert.equal(new Set([...natsPasswords.values()].map((ref) => `${ref.name}/${ref.key}`)).size, natsPasswords.size, `${label}: each NATS user has its own Secret key`);
   for (const c of qs) {
     const servers = c.config.natsServers as string[];
     const cw2 = `${label} ${c.process} ${c.podName}`;
@@ -526,9 +539,17 @@ function checkCluster(cluster: Cluster, options: { placeholders: boolean }): voi
       assert.ok(port && containerPort(natsContainer, port.targetPort ?? port.port, cw2) === conf.port, `${cw2}: ${url} does not reach nats's client port`);
     }
     if (servers.length === 0) continue;
-    assert.equal(str(c.config, 'natsUser'), conf.user, `${cw2}: natsUser is not nats.conf's user`);
+    const user = natsUserOf[c.process];
+    assert.ok(user, `${cw2}: a ${c.process} does not connect to NATS`);
+    assert.equal(str(c.config, 'natsUser'), user, `${cw2}: natsUser is not nats.conf's ${user}`);
     const ref = c.container.env?.find((e) => e.name === `${processes[c.process].prefix}_NATS_PASSWORD`)?.valueFrom?.secretKeyRef;
-    assert.deepEqual(ref, natsPassword, `${cw2}: the NATS password must come from the Secret nats.conf uses (${natsPassword.name}/${natsPassword.key})`);
+    const natsPassword = natsPasswords.get(user)!;
+    assert.deepEqual(ref, natsPassword, `${cw2}: the NATS password must come from the Secret key nats.conf uses for ${user} (${natsPassword.name}/${natsPassword.key})`);
+    // Only its own password: any other NATS user's env would give it that user's rights.
+    const others = [...natsPasswords].filter(([other]) => other !== user).map(([, r]) => r);
+    for (const e of c.container.env ?? []) {
+      assert.ok(!others.some((r) => r.name === e.valueFrom?.secretKeyRef?.name && r.key === e.valueFrom.secretKeyRef.key), `${cw2}: ${e.name} reads another NATS user's password`);
+    }
   }
   if (options.placeholders) {
     for (const secret of cluster.all('Secret')) {
@@ -537,8 +558,10 @@ function checkCluster(cluster: Cluster, options: { placeholders: boolean }): voi
       }
     }
   }
-  const natsSecret = cluster.value('Secret', natsPassword.name, natsPassword.key, `${label} nats password`);
-  assert.ok(!/\s$/.test(natsSecret), `${label}: the NATS password ends with whitespace (a trailing newline): nats.conf and the clients would disagree`);
+  for (const [user, ref] of natsPasswords) {
+    const natsSecret = cluster.value('Secret', ref.name, ref.key, `${label} nats password of ${user}`);
+    assert.ok(!/\s$/.test(natsSecret), `${label}: ${user}'s NATS password ends with whitespace (a trailing newline): nats.conf and the clients would disagree`);
+  }
 }
 
 // ---------------------------------------------------------------- images (Dockerfiles, kustomize images)
@@ -708,7 +731,7 @@ describe('deploy/k8s rendered by kubectl kustomize', () => {
       writeFileSync(join(dir, 'certs', 'tokens.json'), `${JSON.stringify({ stations: { 'conveyor-1': token(), 'conveyor-2': token() }, workers })}\n`);
       for (const [id, value] of Object.entries(workers)) writeFileSync(join(dir, 'certs', `worker-${id}.token`), `${value}\n`);
       for (const name of ['coordinator.crt', 'coordinator.key', 'ca.crt']) writeFileSync(join(dir, 'certs', name), `test ${name}\n`);
-      writeFileSync(join(dir, 'certs', 'nats-password'), token());
+      for (const role of NATS_ROLE_NAMES) writeFileSync(join(dir, 'certs', `nats-${role}-password`), `p${token()}`);
       const rendered = kustomize(dir);
       assert.doesNotMatch(JSON.stringify(rendered), /UkVQTEFDRS1NRQ|REPLACE-ME/, 'no placeholder left');
       checkCluster(new Cluster(rendered, 'docs/deploy.md overlay', true, overlay.images), { placeholders: false });
@@ -874,10 +897,10 @@ describe('deploy/docker/docker-compose.yml', () => {
     const confTarget = nats.command![nats.command!.indexOf('--config') + 1];
     const confVolume = (nats.volumes ?? []).map(volumeSpec).find((v) => v.target === confTarget);
     assert.ok(confVolume, 'nats.conf mounted where --config points');
-    const conf = parseNatsConf(read(deploy, 'docker', confVolume.source));
+    const conf = parseNatsConf(read(deploy, 'docker', confVolume.source), `docker ${confVolume.source}`);
     const data = (nats.volumes ?? []).map(volumeSpec).find((v) => under(conf.storeDir, v.target));
     assert.ok(data && compose.volumes && data.source in compose.volumes, `JetStream store_dir ${conf.storeDir} on a named volume`);
-    assert.ok(composeEnv(nats)[conf.passwordVar], `nats gets $${conf.passwordVar}`);
+    for (const variable of conf.users.values()) assert.ok(composeEnv(nats)[variable], `nats gets $${variable}`);
     assert.match(nats.healthcheck!.test.join(' '), new RegExp(`:${conf.httpPort}/healthz`), 'health check on http_port');
     for (const [name, { process, config }] of configs) {
       for (const url of config.natsServers as string[]) {
@@ -885,8 +908,9 @@ describe('deploy/docker/docker-compose.yml', () => {
         assert.equal(portOf(url), conf.port, `${name}: ${url} port`);
       }
       if ((config.natsServers as string[]).length === 0) continue;
-      assert.equal(str(config, 'natsUser'), conf.user, `${name}: natsUser`);
-      assert.equal(composeEnv(compose.services[name])[`${processes[process].prefix}_NATS_PASSWORD`], composeEnv(nats)[conf.passwordVar], `${name}: the same NATS password as the server`);
+      const user = natsUserOf[process]!;
+      assert.equal(str(config, 'natsUser'), user, `${name}: natsUser`);
+      assert.equal(composeEnv(compose.services[name])[`${processes[process].prefix}_NATS_PASSWORD`], composeEnv(nats)[conf.users.get(user)!], `${name}: the NATS password of ${user} the server has`);
     }
   });
 
