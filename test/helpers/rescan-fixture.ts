@@ -11,7 +11,7 @@ import { freePort, LocalProcesses, type RunningProcess } from '../../common/src/
 import { NatsServerProcess, type NatsServerSecurity } from '../../common/src/nats-server-process.js';
 import { cliEntry } from '../../common/src/paths.js';
 import { RescanJetStream, type RescanLayoutOptions } from '../../common/src/rescan/adapters/jetstream-rescan.js';
-import type { RescanResult } from '../../common/src/rescan/records.js';
+import type { JobRecord, RescanResult } from '../../common/src/rescan/records.js';
 import { writeTinyCnnModel } from '../support/tiny-cnn-model.js';
 
 export interface RescanFixture {
@@ -154,4 +154,26 @@ export async function collectResults(store: RescanJetStream, jobId: string): Pro
 export function rssBytes(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Just a nats-server and a store on it (no coordinator or workers), in a temporary folder; `stop` removes it all. */
+export async function startRescanStore(name: string): Promise<{ dir: string; nats: NatsServerProcess; store: RescanJetStream; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), `qs-${name}-`));
+  const nats = new NatsServerProcess(join(dir, 'nats'));
+  await nats.start();
+  const store = await RescanJetStream.connect([nats.url], 'qs-test');
+  return {
+    dir, nats, store,
+    stop: async () => {
+      await store.close();
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A job record with the defaults the tests do not care about. */
+export function jobRecord(jobId: string, state: JobRecord['state'], totalRows?: number): JobRecord {
+  const now = new Date().toISOString();
+  return { jobId, state, manifest: 'm', model: 'x', createdAt: now, updatedAt: now, totalRows, invalidRows: 0, maxAttempts: 3, ackWaitMs: 60_000, verdicts: 0, failures: 0 };
 }

@@ -4,36 +4,24 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NatsServerProcess } from '../../common/src/nats-server-process.js';
+import type { NatsServerProcess } from '../../common/src/nats-server-process.js';
 import { cliEntry } from '../../common/src/paths.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
-import type { JobRecord } from '../../common/src/rescan/records.js';
 import { changeJobState } from '../../cli/src/rescan/job-state.js';
+import { jobRecord, startRescanStore } from '../helpers/rescan-fixture.js';
 
-const now = new Date().toISOString();
-const job = (jobId: string, state: JobRecord['state'], totalRows?: number): JobRecord => ({
-  jobId, state, manifest: 'm', model: 'x', createdAt: now, updatedAt: now, totalRows, invalidRows: 0, maxAttempts: 3, ackWaitMs: 60_000, verdicts: 0, failures: 0,
-});
+const job = jobRecord;
 
 describe('re-scan job status and control', { timeout: 60_000 }, () => {
-  let dir: string;
+  let bed: Awaited<ReturnType<typeof startRescanStore>>;
   let nats: NatsServerProcess;
   let store: RescanJetStream;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qs-rescan-control-'));
-    nats = new NatsServerProcess(join(dir, 'nats'));
-    await nats.start();
-    store = await RescanJetStream.connect([nats.url], 'qs-test');
+    bed = await startRescanStore('rescan-control');
+    ({ nats, store } = bed);
   });
-  after(async () => {
-    await store?.close();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => { await bed?.stop(); });
 
   it('status of a running job shows a rate and an ETA', async () => {
     await store.createJob(job('moving', 'running', 100_000));

@@ -2,33 +2,23 @@
 // reads are slowed (a results stream too large to count within the interval): rounds never overlap
 // nor queue up, the job is still marked completed, and stop() waits for the round in progress only.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/src/logger.js';
-import { NatsServerProcess } from '../../common/src/nats-server-process.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import { RescanMonitor } from '../../coordinator/src/rescan/rescan-monitor.js';
 import { until } from '../helpers/cluster.js';
+import { jobRecord, startRescanStore } from '../helpers/rescan-fixture.js';
 
 const ROUND_MS = 300;
 const INTERVAL_MS = 100;
 
 describe('re-scan monitor', { timeout: 60_000 }, () => {
   it('spaces slow rounds out instead of queueing them, and stops after the round in progress', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'qs-rescan-monitor-'));
-    const nats = new NatsServerProcess(join(dir, 'nats'));
-    await nats.start();
-    const store = await RescanJetStream.connect([nats.url], 'qs-test');
-    t.after(async () => {
-      await store.close();
-      await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    const now = new Date().toISOString();
-    await store.createJob({ jobId: 'mon', state: 'running', manifest: 'm', model: 'x', createdAt: now, updatedAt: now, totalRows: 1, invalidRows: 0, maxAttempts: 3, ackWaitMs: 60_000, verdicts: 0, failures: 0 });
+    const bed = await startRescanStore('rescan-monitor');
+    const { nats, store } = bed;
+    t.after(() => bed.stop());
+    await store.createJob(jobRecord('mon', 'running', 1));
     await store.ensureWorkConsumer('mon', { ackWaitMs: 60_000, maxAckPending: 10 });
 
     let rounds = 0;
@@ -54,9 +44,9 @@ describe('re-scan monitor', { timeout: 60_000 }, () => {
       },
     });
     await monitor.start();
-    await store.publishResult({ kind: 'failure', jobId: 'mon', line: 2, code: 'INVALID_METADATA', reason: 'test', attempts: 0, decidedAt: now });
+    await store.publishResult({ kind: 'failure', jobId: 'mon', line: 2, code: 'INVALID_METADATA', reason: 'test', attempts: 0, decidedAt: new Date().toISOString() });
     await until(async () => (await store.requireJob('mon')).state === 'completed', 20_000, 'the job marked completed');
-    await store.createJob({ jobId: 'mon2', state: 'running', manifest: 'm', model: 'x', createdAt: now, updatedAt: now, totalRows: 5, invalidRows: 0, maxAttempts: 3, ackWaitMs: 60_000, verdicts: 0, failures: 0 });
+    await store.createJob(jobRecord('mon2', 'running', 5));
     await store.ensureWorkConsumer('mon2', { ackWaitMs: 60_000, maxAckPending: 10 });
     const from = rounds;
     const started = Date.now();

@@ -3,44 +3,35 @@
 // sheets are fetched a few at a time (from a real HTTP server that counts the requests in flight), and
 // the CSV export writes true/false and keeps spreadsheet formulas out of its cells.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import sharp from 'sharp';
-import { NatsServerProcess } from '../../common/src/nats-server-process.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
-import type { JobRecord, RescanVerdict } from '../../common/src/rescan/records.js';
+import type { RescanVerdict } from '../../common/src/rescan/records.js';
 import { exportResults, THUMBNAIL_CONCURRENCY, writeReport } from '../../cli/src/rescan/report.js';
+import { jobRecord, startRescanStore } from '../helpers/rescan-fixture.js';
 
 const now = new Date().toISOString();
-const job = (jobId: string, totalRows: number): JobRecord => ({
-  jobId, state: 'completed', manifest: 'm', model: 'x', createdAt: now, updatedAt: now, totalRows, invalidRows: 0, maxAttempts: 3, ackWaitMs: 60_000, verdicts: 0, failures: 0,
-});
+const job = (jobId: string, totalRows: number) => jobRecord(jobId, 'completed', totalRows);
 const verdict = (jobId: string, line: number, barcode: string, uri: string, flagged: boolean): RescanVerdict => ({
   kind: 'verdict', jobId, line, barcode, uri, label: flagged ? 'flagged' : 'ok', score: flagged ? 0.9 : 0.1, threshold: 0.5, flagged,
   modelName: 'm', modelVersion: '1', workerId: 'w', attempts: 1, decidedAt: now,
 });
 
 describe('re-scan report and export', { timeout: 60_000 }, () => {
+  let bed: Awaited<ReturnType<typeof startRescanStore>>;
   let dir: string;
-  let nats: NatsServerProcess;
   let store: RescanJetStream;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qs-rescan-report-'));
-    nats = new NatsServerProcess(join(dir, 'nats'));
-    await nats.start();
-    store = await RescanJetStream.connect([nats.url], 'qs-test');
+    bed = await startRescanStore('rescan-report');
+    ({ dir, store } = bed);
   });
-  after(async () => {
-    await store?.close();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => { await bed?.stop(); });
   const sources = { allowedRoots: [], allowedUrlPrefixes: [] };
 
   it('diffs two runs per sheet: a barcode with two sheets changes only where a sheet changed', async () => {

@@ -4,34 +4,27 @@
 // after HOLD_LIMIT_ACK_WAITS ack waits. Real nats-server, JetStream store, image files and RescanRunner;
 // the classifier stands in for the engine (one image at a time, at a chosen speed).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/src/logger.js';
-import { NatsServerProcess } from '../../common/src/nats-server-process.js';
 import { RescanJetStream } from '../../common/src/rescan/adapters/jetstream-rescan.js';
 import type { RescanResult } from '../../common/src/rescan/records.js';
 import { HOLD_LIMIT_ACK_WAITS, RescanRunner, type RescanClassifier } from '../../gpu-worker/src/rescan/rescan-runner.js';
 import { until } from '../helpers/cluster.js';
+import { startRescanStore } from '../helpers/rescan-fixture.js';
 
 const ACK_WAIT_MS = 500;
 const CLASSIFY_MS = 2 * ACK_WAIT_MS; // three in a row: 6 ack waits, within the hold limit
 
 describe('re-scan rows held by a busy worker', { timeout: 120_000 }, () => {
   it('keeps slow rows past the ack wait (one attempt each) and lets a wedged row go after the hold limit', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'qs-rescan-slow-'));
+    const bed = await startRescanStore('rescan-slow');
+    const { dir, nats, store } = bed;
+    t.after(() => bed.stop());
     const root = join(dir, 'archive');
     mkdirSync(root);
-    const nats = new NatsServerProcess(join(dir, 'nats'));
-    await nats.start();
-    const store = await RescanJetStream.connect([nats.url], 'qs-test');
-    t.after(async () => {
-      await store.close();
-      await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
-    });
 
     const names = ['slow-1', 'slow-2', 'slow-3', 'wedge'];
     for (const name of names) writeFileSync(join(root, `${name}.jpg`), name);
