@@ -423,6 +423,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Component {
   private onVerdict(verdict: Verdict__Output): void {
     const image = this.inFlightImage(verdict.idempotencyKey, 'verdict');
     if (!image) return;
+    if (verdict.sha256 && verdict.sha256 !== image.header.sha256) {
+      // Never file a verdict about other bytes: handled as a retryable answer, so the image is sent again.
+      this.logger.error({ fileName: image.header.fileName, sha256: image.header.sha256, verdictSha256: verdict.sha256 }, 'verdict for other bytes: not filed');
+      this.onRejection({ idempotencyKey: verdict.idempotencyKey, code: 'INTERNAL', retryable: true,
+        reason: `the coordinator answered with the verdict of other bytes (SHA-256 ${verdict.sha256}, this image ${image.header.sha256})` });
+      return;
+    }
     this.forget(image);
     if (image.sentByReference && image.header.idempotencyKey === this.referenceProbe) {
       this.referencesUnconfirmed = false;

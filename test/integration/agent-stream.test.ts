@@ -251,6 +251,23 @@ describe('Agent over a real gRPC stream', { timeout: 90_000 }, () => {
     assert.deepEqual(await readdir(join(dir, 'done')), ['QS00000008.jpg', 'QS00000008.jpg.verdict.json']);
   });
 
+  it('never files a verdict about other bytes: it resends the image and files the verdict of its own bytes', async () => {
+    let answers = 0;
+    coordinator = await TestCoordinator.start((image) => {
+      const answer = verdictFor(image);
+      if (answers++ === 0) answer.verdict!.sha256 = 'e'.repeat(64); // the first answer names other bytes
+      return answer;
+    });
+    const started = await startAgent(coordinator.address);
+    const retried = next(started, 'retry', 'QS00000031.jpg');
+    const filed = next(started, 'verdict', 'QS00000031.jpg');
+    await drop(dir, 'QS00000031.jpg', await jpeg(31));
+    assert.match((await retried).reason, /verdict of other bytes \(SHA-256 e{64}, this image [0-9a-f]{64}\)/);
+    const event = await filed;
+    assert.equal(event.verdict.sha256, createHash('sha256').update(await readFile(event.filedPath)).digest('hex'));
+    assert.equal(coordinator.received.length, 2, 'sent again after the wrong answer');
+  });
+
   it('retries a filing that failed (done/ unusable) without a restart, and files the image once', async () => {
     coordinator = await TestCoordinator.start();
     const started = await startAgent(coordinator.address);
