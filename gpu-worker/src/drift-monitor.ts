@@ -38,27 +38,28 @@ export class DriftMonitor {
     new Gauge({
       name: 'quicksilver_drift_score_psi', help: 'Population stability index of the last window of scores against the manifest reference histogram',
       labelNames: ['model_version'], registers,
-      collect() { for (const [id, m] of models) this.set({ model_version: id }, m.scores.psiAgainst(m.manifest.referenceScores.counts)); },
+      collect() { this.reset(); for (const [id, m] of models) this.set({ model_version: id }, m.scores.psiAgainst(m.manifest.referenceScores.counts)); },
     });
     new Gauge({
       name: 'quicksilver_drift_window_scores', help: 'Scores currently in the drift window (PSI is noisy until it is full)',
       labelNames: ['model_version'], registers,
-      collect() { for (const [id, m] of models) this.set({ model_version: id }, m.scores.size); },
+      collect() { this.reset(); for (const [id, m] of models) this.set({ model_version: id }, m.scores.size); },
     });
     new Gauge({
       name: 'quicksilver_drift_flag_rate', help: 'Share of flagged images in the last window of scores',
       labelNames: ['model_version'], registers,
-      collect() { for (const [id, m] of models) this.set({ model_version: id }, m.flags.mean); },
+      collect() { this.reset(); for (const [id, m] of models) this.set({ model_version: id }, m.flags.mean); },
     });
     new Gauge({
       name: 'quicksilver_drift_expected_flag_rate', help: 'Flag rate on the manifest validation set (expected prevalence at the threshold)',
       labelNames: ['model_version'], registers,
-      collect() { for (const [id, m] of models) this.set({ model_version: id }, expectedFlagRate(m.manifest)); },
+      collect() { this.reset(); for (const [id, m] of models) this.set({ model_version: id }, expectedFlagRate(m.manifest)); },
     });
     new Gauge({
       name: 'quicksilver_drift_input_statistic', help: 'Mean input statistic over the last window of images (brightness 0-1, colour_cast -1..1 red minus blue, entropy_bits 0-8)',
       labelNames: ['model_version', 'statistic'], registers,
       collect() {
+        this.reset();
         for (const [id, m] of models) for (const key of STATISTICS) if (m.inputs[key].size > 0) this.set({ model_version: id, statistic: STATISTIC_LABEL[key] }, m.inputs[key].mean);
       },
     });
@@ -66,6 +67,7 @@ export class DriftMonitor {
       name: 'quicksilver_drift_input_statistic_reference', help: 'Input statistic recorded in the manifest at training time',
       labelNames: ['model_version', 'statistic'], registers,
       collect() {
+        this.reset();
         for (const [id, m] of models) {
           const reference = m.manifest.referenceInputs;
           if (reference) for (const key of STATISTICS) this.set({ model_version: id, statistic: STATISTIC_LABEL[key] }, reference[key]);
@@ -81,6 +83,11 @@ export class DriftMonitor {
       flags: new SlidingMean(this.windowScores),
       inputs: { brightness: new SlidingMean(this.windowScores), colourCast: new SlidingMean(this.windowScores), entropyBits: new SlidingMean(this.windowScores) },
     });
+  }
+
+  /** Forgets a retired version: its series leave the exposition (a stale PSI would keep its alert firing). */
+  untrack(manifest: Pick<ModelManifest, 'name' | 'version'>): void {
+    this.models.delete(modelVersionLabel(manifest));
   }
 
   observeScore(manifest: ModelManifest, score: number, flagged: boolean): void {

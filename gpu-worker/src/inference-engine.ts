@@ -397,6 +397,7 @@ export class InferenceEngine implements Component {
         continue;
       }
       this.store.remove(model);
+      this.drift.untrack(model.manifest);
       changes.retired.push(id);
       this.metrics.modelChangesTotal.inc({ change: 'retired' });
       this.logger.info({ model: id }, 'model version retired: its folder is gone; draining its queued work');

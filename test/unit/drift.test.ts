@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
 import {
   accuracyFigures, binIndex, confusionOutcome, imageStatistics, populationStabilityIndex, PSI_EPSILON,
   RollingConfusion, SlidingMean, SlidingScoreHistogram,
 } from '../../common/src/drift.js';
+import { ModelManifestSchema } from '../../common/src/model-manifest.js';
+import { repoRoot } from '../../common/src/paths.js';
+import { DriftMonitor } from '../../gpu-worker/src/drift-monitor.js';
 
 describe('populationStabilityIndex', { timeout: 10_000 }, () => {
   it('is 0 for identical distributions, whatever the totals', () => {
@@ -90,5 +96,23 @@ describe('imageStatistics', { timeout: 10_000 }, () => {
     const warmStats = imageStatistics(warm, 0, plane, normalization, 1);
     assert.equal(warmStats.colourCast, 1);
     assert.equal(warmStats.entropyBits, 0);
+  });
+});
+
+describe('DriftMonitor', { timeout: 10_000 }, () => {
+  const manifest = ModelManifestSchema.parse(JSON.parse(readFileSync(join(repoRoot(), 'models', 'mercury-cnn', '1.0.0', 'manifest.json'), 'utf8')));
+  const next = { ...manifest, version: '2.0.0' };
+
+  it('drops the series of a retired version from the exposition', async () => {
+    const registry = new Registry();
+    const monitor = new DriftMonitor(registry, 10);
+    monitor.track(manifest);
+    monitor.track(next);
+    for (const score of [0.99, 0.98, 0.97]) monitor.observeScore(manifest, score, true);
+    assert.match(await registry.metrics(), /quicksilver_drift_score_psi\{model_version="mercury-cnn@1\.0\.0"\}/);
+    monitor.untrack(manifest);
+    const text = await registry.metrics();
+    assert.doesNotMatch(text, /mercury-cnn@1\.0\.0/);
+    assert.match(text, /quicksilver_drift_score_psi\{model_version="mercury-cnn@2\.0\.0"\} 0/);
   });
 });
