@@ -17,11 +17,13 @@ export interface IndexedVerdict {
   flagged: boolean;
   /** "name@version" */
   modelVersion: string;
+  /** RFC 3339 time of the verdict: feedback by barcode judges the latest one. */
+  decidedAt: string;
 }
 
 export const indexedVerdictOf = (event: VerdictEvent): IndexedVerdict => ({
   idempotencyKey: event.idempotencyKey, barcode: event.barcode, stationId: event.stationId, flagged: event.flagged,
-  modelVersion: `${event.model.name}@${event.model.version}`,
+  modelVersion: `${event.model.name}@${event.model.version}`, decidedAt: event.decidedAt,
 });
 
 export interface FeedbackTrackerOptions {
@@ -69,11 +71,17 @@ export class FeedbackTracker {
     figure('quicksilver_feedback_recall', 'Rolling recall (sensitivity) over the feedback window: tp / (tp + fn), 0 when no contaminated sheets', 'recall');
   }
 
-  /** Remembers a verdict so feedback can find it. */
+  /**
+   * Remembers a verdict so feedback can find it. A barcode points to its latest verdict by decision time,
+   * whatever the order of arrival (the history replayed at start may come after a live verdict).
+   */
   recordVerdict(verdict: IndexedVerdict): void {
     this.byKey.delete(verdict.idempotencyKey);
     this.byKey.set(verdict.idempotencyKey, verdict);
-    if (verdict.barcode) this.keyByBarcode.set(verdict.barcode, verdict.idempotencyKey);
+    const current = verdict.barcode ? this.byKey.get(this.keyByBarcode.get(verdict.barcode) ?? '') : undefined;
+    if (verdict.barcode && (!current || Date.parse(current.decidedAt) <= Date.parse(verdict.decidedAt))) {
+      this.keyByBarcode.set(verdict.barcode, verdict.idempotencyKey);
+    }
     while (this.byKey.size > this.options.indexSize) {
       const [oldestKey, oldest] = this.byKey.entries().next().value!;
       this.byKey.delete(oldestKey);
