@@ -107,6 +107,13 @@ export const ModelManifestSchema = z.object({
   .refine((m) => m.referenceScores.counts.length === m.referenceScores.binEdges.length - 1, {
     message: 'referenceScores.counts must have one entry fewer than binEdges', path: ['referenceScores'],
   })
+  // Drift is measured against these bins: unordered edges mis-bin every score, all-zero counts make PSI 0 for ever.
+  .refine((m) => m.referenceScores.binEdges.every((edge, i, edges) => i === 0 || edge > edges[i - 1]!), {
+    message: 'referenceScores.binEdges must be strictly ascending', path: ['referenceScores', 'binEdges'],
+  })
+  .refine((m) => m.referenceScores.counts.some((count) => count > 0), {
+    message: 'referenceScores.counts must not all be zero (the validation set\'s score histogram)', path: ['referenceScores', 'counts'],
+  })
   .refine((m) => m.input.shape[2] === m.preprocessing.resize.height && m.input.shape[3] === m.preprocessing.resize.width, {
     message: 'input.shape height/width must equal preprocessing.resize', path: ['input', 'shape'],
   });

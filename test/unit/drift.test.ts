@@ -99,6 +99,23 @@ describe('imageStatistics', { timeout: 10_000 }, () => {
   });
 });
 
+describe('model manifest: the drift reference', { timeout: 10_000 }, () => {
+  const raw = JSON.parse(readFileSync(join(repoRoot(), 'models', 'mercury-cnn', '1.0.0', 'manifest.json'), 'utf8'));
+  const withReference = (change: (reference: { binEdges: number[]; counts: number[] }) => void) => {
+    const copy = structuredClone(raw);
+    change(copy.referenceScores);
+    return ModelManifestSchema.safeParse(copy);
+  };
+
+  it('is accepted as shipped, and refused with unordered bin edges or all-zero counts, naming the field', () => {
+    assert.equal(withReference(() => {}).success, true);
+    const unordered = withReference((reference) => { [reference.binEdges[1], reference.binEdges[2]] = [reference.binEdges[2]!, reference.binEdges[1]!]; });
+    assert.match(JSON.stringify(unordered.error?.issues), /referenceScores","binEdges".*strictly ascending/);
+    const empty = withReference((reference) => { reference.counts = reference.counts.map(() => 0); });
+    assert.match(JSON.stringify(empty.error?.issues), /referenceScores","counts".*must not all be zero/);
+  });
+});
+
 describe('DriftMonitor', { timeout: 10_000 }, () => {
   const manifest = ModelManifestSchema.parse(JSON.parse(readFileSync(join(repoRoot(), 'models', 'mercury-cnn', '1.0.0', 'manifest.json'), 'utf8')));
   const next = { ...manifest, version: '2.0.0' };
