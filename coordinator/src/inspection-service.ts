@@ -42,8 +42,6 @@ export interface InspectionServiceOptions {
 
 type Answer = { verdict: Verdict } | { rejection: Rejection };
 
-export { MIN_FORWARDED_CHUNK_BYTES } from './chunk-assembler.js';
-
 /** The first `n` bytes of an image (fewer if it is shorter), copying only when they span chunks. */
 function headOf(image: ImageBytes, n: number): Buffer {
   if (!Array.isArray(image)) return (image as Buffer).subarray(0, n);

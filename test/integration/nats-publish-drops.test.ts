@@ -87,6 +87,9 @@ describe('JetStream publications across a nats-server crash', { timeout: 90_000,
     const manager = await connection.jetstreamManager();
     const stored = (subject: string) => manager.streams.info('DROPS', { subjects_filter: subject }).then((info) => info.state.subjects?.[subject] ?? 0);
     assert.equal(await stored('drops.ours'), IN_FLIGHT + 5, 'each message stored exactly once');
+    // Publications on a healthy connection leave nothing waiting for a drop that may never come.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => publishUnlessDropped(js, watch, 'drops.steady', payload, { msgID: `steady-${i}`, timeout: PUBLISH_TIMEOUT_MS })));
+    assert.equal(watch.waitingForDrop, 0, 'no drop listener left behind by settled publications');
   });
 
   it('publishUnlessDropped fails at the drop itself with a retryable UNAVAILABLE', async () => {

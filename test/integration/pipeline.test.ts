@@ -15,7 +15,7 @@ import { loadModel } from '../../common/src/model-manifest.js';
 import { preprocess } from '../../common/src/preprocess.js';
 import { renderSheet } from '../../common/src/synth/index.js';
 import { VERDICT_STREAM, VerdictEventSchema, type VerdictEvent } from '../../common/src/verdict-event.js';
-import { MIN_FORWARDED_CHUNK_BYTES } from '../../coordinator/src/inspection-service.js';
+import { MIN_FORWARDED_CHUNK_BYTES } from '../../coordinator/src/chunk-assembler.js';
 import { referenceModelsDir, silentLogger, startCluster, until, type Cluster } from '../helpers/cluster.js';
 import { SequentialInspector, splitEvery } from '../helpers/observability.js';
 

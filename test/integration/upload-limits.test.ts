@@ -10,7 +10,7 @@ import type { InspectionSession } from '../../agent/src/adapters/inspection-sess
 import type { ImageHeader__Output as ImageHeader } from '../../common/src/generated/quicksilver/v1/ImageHeader.js';
 import type { InspectResponse__Output } from '../../common/src/generated/quicksilver/v1/InspectResponse.js';
 import { renderSheet } from '../../common/src/synth/index.js';
-import { MIN_FORWARDED_CHUNK_BYTES } from '../../coordinator/src/inspection-service.js';
+import { MIN_FORWARDED_CHUNK_BYTES } from '../../coordinator/src/chunk-assembler.js';
 import { silentLogger, startCluster, until, type Cluster } from '../helpers/cluster.js';
 
 const IDLE_TIMEOUT_MS = 1500;

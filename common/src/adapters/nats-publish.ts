@@ -22,7 +22,8 @@ function latch(): Latch {
 export class ConnectionWatch {
   private connectedNow = true;
   private closedNow = false;
-  private drop = latch();
+  /** Called once at the next drop; a publication removes its own when it settles (none accumulate). */
+  private readonly dropListeners = new Set<() => void>();
   private back = latch();
 
   /** `connection` must be connected now; the watch ends when it closes. */
@@ -31,7 +32,7 @@ export class ConnectionWatch {
     void connection.closed().then(() => {
       this.closedNow = true;
       this.connectedNow = false;
-      this.drop.open();
+      this.dropped();
       this.back.open();
     });
   }
@@ -44,9 +45,15 @@ export class ConnectionWatch {
     return this.closedNow;
   }
 
-  /** Settles at the next drop of the connection (or when it closes). */
-  nextDrop(): Promise<void> {
-    return this.drop.promise;
+  /** Calls `listener` at the next drop of the connection (or when it closes); the returned function cancels that. */
+  onNextDrop(listener: () => void): () => void {
+    this.dropListeners.add(listener);
+    return () => this.dropListeners.delete(listener);
+  }
+
+  /** Drop listeners waiting now (each publication in flight has one). */
+  get waitingForDrop(): number {
+    return this.dropListeners.size;
   }
 
   /** Settles at the next reconnection (or when the connection closes). */
@@ -54,13 +61,17 @@ export class ConnectionWatch {
     return this.back.promise;
   }
 
+  private dropped(): void {
+    const listeners = [...this.dropListeners];
+    this.dropListeners.clear();
+    for (const listener of listeners) listener();
+  }
+
   private async follow(connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
       if (status.type === Events.Disconnect) {
         this.connectedNow = false;
-        const dropped = this.drop;
-        this.drop = latch();
-        dropped.open();
+        this.dropped();
       } else if (status.type === Events.Reconnect) {
         this.connectedNow = true;
         const returned = this.back;
@@ -89,10 +100,16 @@ function delay<T>(ms: number, value: T): { promise: Promise<T>; cancel(): void }
  */
 export async function publishUnlessDropped(js: JetStreamClient, watch: ConnectionWatch, subject: string, payload: Uint8Array, options: PublishOptions): Promise<PubAck> {
   if (!watch.connected) throw new QuicksilverError('UNAVAILABLE', `NATS is disconnected; ${options.msgID} not published`);
-  const dropped = watch.nextDrop().then((): typeof DROPPED => DROPPED);
+  let stopListening = () => {};
+  const dropped = new Promise<typeof DROPPED>((resolve) => { stopListening = watch.onNextDrop(() => resolve(DROPPED)); });
   const publishing = js.publish(subject, payload, options);
   publishing.catch(() => {}); // superseded by the drop
-  const outcome = await Promise.race([publishing, dropped]);
+  let outcome: PubAck | typeof DROPPED;
+  try {
+    outcome = await Promise.race([publishing, dropped]);
+  } finally {
+    stopListening();
+  }
   if (outcome === DROPPED) {
     throw new QuicksilverError('UNAVAILABLE', `the connection to NATS dropped before ${options.msgID} was acknowledged`);
   }
