@@ -21,6 +21,10 @@ export const CoordinatorConfigSchema = z.object({
   defaultModel: z.string().default('mercury-cnn').describe('model used when an agent names none'),
   maxImageBytes: z.number().int().positive().default(300 * 1024 * 1024).describe('largest image accepted, in bytes'),
   maxBufferedBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024).describe('image bytes held in memory at most (uploads + queued tasks); beyond it agents get OVERLOADED'),
+  realtimeReserveFraction: z.number().min(0).max(0.9).default(0.25)
+    .describe('share of maxBufferedBytes and of maxQueuedTasks that bulk images may not take, so conveyor images are still admitted while bulk work fills the coordinator'),
+  fairShareClaimMs: z.number().int().min(0).default(60_000)
+    .describe('after a station is refused for lack of room (OVERLOADED), for this long maxBufferedBytes is divided into fair shares counting it, and a station holding more than its share gets no more, so the refused one gets in (longer than the agents\' retryMaxDelayMs)'),
   uploadIdleTimeoutMs: z.number().int().positive().default(30_000)
     .describe('an upload that gets no chunk for this long is dropped, its memory released, and answered UPLOAD_ABORTED (retryable: the agent resends)'),
   maxQueuedTasks: z.number().int().positive().default(10_000).describe('tasks waiting for a worker at most; beyond it agents get OVERLOADED'),

@@ -18,6 +18,11 @@ export function createCoordinatorMetrics(registry: Registry) {
     stage: new Histogram({ name: 'quicksilver_coordinator_stage_duration_seconds', help: 'Time per pipeline stage (upload, queue, worker_round_trip, worker_queue, read, decode, inference, publish)', labelNames: ['stage'], buckets: LATENCY_BUCKETS_SECONDS, registers }),
     uploadsInProgress: new Gauge({ name: 'quicksilver_coordinator_uploads_in_progress', help: 'Images whose bytes are still arriving', registers }),
     bufferedBytes: new Gauge({ name: 'quicksilver_coordinator_buffered_bytes', help: 'Image bytes held in memory (uploads and queued tasks)', registers }),
+    admissionRefusals: new Counter({
+      name: 'quicksilver_coordinator_admission_refusals_total',
+      help: 'Images answered OVERLOADED by the coordinator\'s admission control, by priority class and rule: budget (maxBufferedBytes full), conveyor_reserve (bulk images may not take the conveyor\'s share), station_share (the station holds its fair share while another waits), queue (maxQueuedTasks, or its share for bulk)',
+      labelNames: ['station', 'priority', 'rule'], registers,
+    }),
     inFlight: new Gauge({ name: 'quicksilver_coordinator_images_in_flight', help: 'Images accepted and awaiting a verdict', registers }),
     agentStreams: new Gauge({ name: 'quicksilver_coordinator_agent_streams', help: 'Open agent Inspect streams', registers }),
     uploadsAborted: new Counter({ name: 'quicksilver_coordinator_uploads_aborted_total', help: 'Uploads dropped before their last chunk (UPLOAD_ABORTED; the agent resends), by reason: stream_closed, idle (no chunk for uploadIdleTimeoutMs)', labelNames: ['station', 'reason'], registers }),

@@ -45,7 +45,7 @@ export class Coordinator implements Component {
     });
     this.dispatcher = new Dispatcher({
       maxQueuedTasks: config.maxQueuedTasks, taskTimeoutMs: config.taskTimeoutMs, maxAttempts: config.maxTaskAttempts,
-      heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, unknownModelGraceMs: config.unknownModelGraceMs, logger: logger.child({ component: 'dispatcher' }), registry,
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs, bulkCreditShare: config.bulkCreditShare, realtimeReserveFraction: config.realtimeReserveFraction, unknownModelGraceMs: config.unknownModelGraceMs, logger: logger.child({ component: 'dispatcher' }), registry,
     });
     this.feedback = new FeedbackTracker({ registry, logger: logger.child({ component: 'feedback' }), windowSize: config.feedbackWindow, indexSize: config.feedbackIndexSize });
     this.feedbackSubscriber = new NatsFeedbackSubscriber({
@@ -55,6 +55,7 @@ export class Coordinator implements Component {
       onVerdict: (event) => this.feedback.recordVerdict(indexedVerdictOf(event)),
       dispatcher: this.dispatcher, outbox: this.outbox, metrics, logger: logger.child({ component: 'inspection' }),
       maxImageBytes: config.maxImageBytes, maxBufferedBytes: config.maxBufferedBytes, defaultModel: config.defaultModel,
+      realtimeReserveFraction: config.realtimeReserveFraction, fairShareClaimMs: config.fairShareClaimMs,
       answerCacheSize: config.answerCacheSize, uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
     });
     if (config.rescanMonitorIntervalMs > 0) {

@@ -100,6 +100,8 @@ export interface DispatcherOptions {
   heartbeatTimeoutMs: number;
   /** Share (0..1] of each worker's credit that bulk work may hold. */
   bulkCreditShare: number;
+  /** Share [0..1) of maxQueuedTasks that bulk tasks may not take (kept for conveyor images). */
+  realtimeReserveFraction?: number;
   /** After construction, how long a model no worker has served yet still waits for one instead of UNKNOWN_MODEL. */
   unknownModelGraceMs: number;
   logger: Logger;
@@ -250,6 +252,10 @@ export class Dispatcher {
     if (this.queue.size >= this.options.maxQueuedTasks) {
       return Promise.reject(new QuicksilverError('OVERLOADED', `the coordinator queue is full (${this.options.maxQueuedTasks} tasks); retry later`));
     }
+    if (task.priority === 'bulk' && this.queue.sizeOf('bulk') >= this.bulkQueueLimit) {
+      return Promise.reject(new QuicksilverError('OVERLOADED',
+        `bulk tasks fill their ${this.bulkQueueLimit} places of the coordinator queue (the rest of maxQueuedTasks ${this.options.maxQueuedTasks} is kept for conveyor images); retry later`));
+    }
     if (this.workers.size > 0 && !this.anyWorkerServes(task.modelName) && !this.mayAppear(task.modelName)) {
       const served = [...new Set(this.connectedWorkers.flatMap((w) => w.models.map((m) => `${m.name}@${m.version}`)))].sort().join(', ');
       return Promise.reject(new QuicksilverError('UNKNOWN_MODEL',
@@ -278,6 +284,11 @@ export class Dispatcher {
       this.updateQueueDepth();
       this.pump();
     });
+  }
+
+  /** Queued bulk tasks at most: maxQueuedTasks less the conveyor's reserve (at least one). */
+  private get bulkQueueLimit(): number {
+    return Math.max(1, Math.floor(this.options.maxQueuedTasks * (1 - (this.options.realtimeReserveFraction ?? 0))));
   }
 
   /** A worker returned a task result. */

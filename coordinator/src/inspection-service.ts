@@ -12,6 +12,7 @@ import type { Logger } from '../../common/src/logger.js';
 import { sniffImageFormat } from '../../common/src/image-format.js';
 import type { VerdictEvent } from '../../common/src/verdict-event.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
+import { FairShareBudget } from './admission-budget.js';
 import { ChunkAssembler } from './chunk-assembler.js';
 import type { Dispatcher, ImageBytes } from './dispatcher.js';
 import type { VerdictOutbox } from './verdict-outbox.js';
@@ -30,6 +31,10 @@ export interface InspectionServiceOptions {
   maxImageBytes: number;
   /** Most image bytes held in memory at once across all uploads and queued tasks. */
   maxBufferedBytes: number;
+  /** Share of maxBufferedBytes bulk images may not take (kept for conveyor images). */
+  realtimeReserveFraction: number;
+  /** How long a station refused for lack of room counts when the budget is divided into fair shares. */
+  fairShareClaimMs: number;
   /** Model used when the agent leaves modelName empty. */
   defaultModel: string;
   /** Answered keys remembered for resends. */
@@ -76,11 +81,15 @@ export class InspectionService {
   /** Keys being worked on and keys answered recently, each with the SHA-256 of the bytes it was accepted for. */
   private readonly inProgress = new Map<string, { sha256: string; answer: Promise<Answer> }>();
   private readonly answers = new Map<string, { sha256: string; answer: Answer }>();
-  private bufferedBytes = 0;
+  private readonly budget: FairShareBudget;
   private accepting = true;
   private readonly sessions = new Set<InspectionSession>();
 
-  constructor(readonly options: InspectionServiceOptions) {}
+  constructor(readonly options: InspectionServiceOptions) {
+    this.budget = new FairShareBudget(options.maxBufferedBytes, {
+      realtimeReserve: Math.floor(options.maxBufferedBytes * options.realtimeReserveFraction), claimMs: options.fairShareClaimMs,
+    });
+  }
 
   openSession(peer: string, sink: ResponseSink): InspectionSession {
     const session = new InspectionSession(this, peer, sink);
@@ -115,18 +124,26 @@ export class InspectionService {
     return this.answers.get(key) ?? this.inProgress.get(key);
   }
 
-  /** @internal Reserves memory for an upload; false when over the budget. */
-  reserve(bytes: number): boolean {
-    if (this.bufferedBytes + bytes > this.options.maxBufferedBytes) return false;
-    this.bufferedBytes += bytes;
-    this.options.metrics.bufferedBytes.set(this.bufferedBytes);
-    return true;
+  /**
+   * @internal Reserves memory for an upload's declared size under the fair-share budget (admission-budget.ts);
+   * the reason it was refused, counted by rule, otherwise undefined.
+   */
+  reserve(header: ImageHeaderFields): string | undefined {
+    const priority = priorityClassOf(header.priority);
+    const admission = this.budget.take(header.stationId, priority, header.sizeBytes);
+    if (!admission.admitted) {
+      this.options.metrics.admissionRefusals.inc({ station: header.stationId, priority, rule: admission.rule });
+      return admission.reason;
+    }
+    this.options.metrics.bufferedBytes.set(this.budget.held);
+    return undefined;
   }
 
-  /** @internal */
-  release(bytes: number): void {
-    this.bufferedBytes -= bytes;
-    this.options.metrics.bufferedBytes.set(this.bufferedBytes);
+  /** @internal Gives back what reserve() took for this header. */
+  release(header: ImageHeaderFields, bytes: number): void {
+    if (bytes === 0) return;
+    this.budget.give(header.stationId, priorityClassOf(header.priority), bytes);
+    this.options.metrics.bufferedBytes.set(this.budget.held);
   }
 
   /** @internal Runs a complete, verified image (or an image reference: `image` undefined) to an answer (and remembers it). */
@@ -137,7 +154,7 @@ export class InspectionService {
       .then((answer) => {
         this.inProgress.delete(key);
         this.options.metrics.inFlight.set(this.inProgress.size);
-        this.release(upload.reserved);
+        this.release(upload.header, upload.reserved);
         if ('verdict' in answer || !answer.rejection.retryable) this.remember(key, upload.header.sha256, answer);
         return answer;
       });
@@ -166,10 +183,14 @@ export class InspectionService {
       throw new QuicksilverError('UNSUPPORTED_FORMAT', `${header.fileName} is not a JPEG, TIFF or PNG image (first bytes ${headOf(image, 8).toString('hex') || 'none'})`);
     }
     const modelName = header.modelName || this.options.defaultModel;
+    const priority = priorityClassOf(header.priority);
     const outcome = await dispatcher.submit({
       taskId: randomUUID(), idempotencyKey: header.idempotencyKey, modelName, contentType: header.contentType,
       sha256: header.sha256, fileName: header.fileName, sizeBytes: header.sizeBytes, bytes: image, imageUri: header.imageUri,
-      priority: priorityClassOf(header.priority), stationId: header.stationId,
+      priority, stationId: header.stationId,
+    }).catch((error: unknown) => {
+      if (error instanceof QuicksilverError && error.code === 'OVERLOADED') metrics.admissionRefusals.inc({ station: header.stationId, priority, rule: 'queue' });
+      throw error;
     });
     const uploadMs = completeAt - upload.receivedAt;
     const transferMs = Math.max(0, outcome.roundTripMs - outcome.workerQueueMs - outcome.readMs - outcome.decodeMs - outcome.inferenceMs);
@@ -240,7 +261,7 @@ export class InspectionSession {
     this.closed = true;
     for (const upload of this.uploads.values()) {
       clearTimeout(upload.idleTimer);
-      this.service.release(upload.reserved);
+      this.service.release(upload.header, upload.reserved);
       this.service.options.metrics.uploadsAborted.inc({ station: upload.header.stationId, reason: 'stream_closed' });
     }
     this.service.options.metrics.uploadsInProgress.dec(this.uploads.size);
@@ -309,9 +330,8 @@ export class InspectionSession {
       void this.service.process({ header, receivedAt: performance.now(), reserved: 0 }, undefined).then((answer) => this.send(answer));
       return;
     }
-    if (!this.service.reserve(header.sizeBytes)) {
-      return this.rejectAndDiscard(header, 'OVERLOADED', 'the coordinator is holding as many image bytes as it may; retry shortly');
-    }
+    const refused = this.service.reserve(header);
+    if (refused) return this.rejectAndDiscard(header, 'OVERLOADED', `${header.fileName}: ${refused}; retry shortly`);
     const now = performance.now();
     const upload: Upload = {
       header, receivedAt: now, bytes: new ChunkAssembler(header.sizeBytes), hash: createHash('sha256'), reserved: header.sizeBytes, lastActivityAt: now,
@@ -397,7 +417,7 @@ export class InspectionSession {
   private dropUpload(key: string, upload: Upload): void {
     clearTimeout(upload.idleTimer);
     this.uploads.delete(key);
-    this.service.release(upload.reserved);
+    this.service.release(upload.header, upload.reserved);
     this.service.options.metrics.uploadsInProgress.dec();
   }
 }

@@ -50,6 +50,22 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     dispatcher.close();
   });
 
+  it('keeps the conveyor\'s share of the queue from bulk tasks', async () => {
+    const dispatcher = newDispatcher({ maxQueuedTasks: 8, realtimeReserveFraction: 0.25, taskTimeoutMs: 300 });
+    const bulk = Array.from({ length: 6 }, (_, i) => dispatcher.submit(task('m', { priority: 'bulk', stationId: `b${i % 2}` })));
+    await assert.rejects(dispatcher.submit(task('m', { priority: 'bulk', stationId: 'b2' })),
+      (error: QuicksilverError) => error.code === 'OVERLOADED' && error.retryable && /bulk tasks fill their 6 places .*kept for conveyor images/.test(error.message));
+    const conveyor = [dispatcher.submit(task()), dispatcher.submit(task())];
+    assert.equal(dispatcher.queueDepth, 8, 'conveyor images take the reserved places');
+    await assert.rejects(dispatcher.submit(task()), (error: QuicksilverError) => error.code === 'OVERLOADED' && /queue is full \(8 tasks\)/.test(error.message));
+    const channel = new RecordingChannel();
+    dispatcher.registerWorker(worker('w', 2), channel);
+    assert.deepEqual(channel.sent.map((t) => t.priority), ['realtime', 'realtime'], 'and go first');
+    const settled = await Promise.allSettled([...bulk, ...conveyor]); // each times out after taskTimeoutMs
+    assert.ok(settled.every((outcome) => outcome.status === 'rejected'));
+    dispatcher.close();
+  });
+
   it('re-dispatches a lost worker\'s tasks and quarantines a task after maxAttempts losses', async () => {
     const dispatcher = newDispatcher({ maxAttempts: 2 });
     const first = new RecordingChannel();
