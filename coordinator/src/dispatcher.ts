@@ -2,7 +2,9 @@
 // WorkerChannel and reports results, heartbeats and disconnects.
 // - Credit: a worker never holds more than the maxInFlight it advertised.
 // - Routing: among workers serving the task's model and taking its priority class with spare credit, the
-//   least loaded (in-flight / credit); ties go to the worker idle longest.
+//   one expected to answer first (least outstanding work: its measured round trip for the class, scaled by
+//   what it already holds; service-estimate.ts); before any measurement the least loaded (in-flight /
+//   credit); ties go to the worker idle longest.
 // - Failure: a worker that disconnects or misses heartbeats loses its tasks to the queue's front; a task
 //   that has lost its worker maxAttempts times is failed for good (poison-image guard).
 // - Deadline: each task must finish within taskTimeoutMs of submission, else DEADLINE_EXCEEDED (or NO_WORKER
@@ -15,6 +17,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { isErrorCode, QuicksilverError } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/logger.js';
+import { ServiceTimeEstimate } from './service-estimate.js';
 import { PRIORITY_CLASSES, TaskQueue, type PriorityClass } from './task-queue.js';
 
 /** An image's bytes: whole, or in the pieces it arrived in (large chunks as they came, tiny ones copied together; forwarded to the worker as they are). */
@@ -106,6 +109,8 @@ export interface DispatcherOptions {
   unknownModelGraceMs: number;
   logger: Logger;
   registry: Registry;
+  /** Clock in ms (tests). */
+  now?: () => number;
 }
 
 interface PendingTask {
@@ -135,6 +140,8 @@ interface ConnectedWorker {
   lastDispatchAt: number;
   /** Shutting down: finishes what it holds, gets nothing new. */
   draining: boolean;
+  /** Its round trips per priority class: how long one more task would take it. */
+  serviceTime: Record<PriorityClass, ServiceTimeEstimate>;
 }
 
 export class Dispatcher {
@@ -143,11 +150,14 @@ export class Dispatcher {
   private readonly heartbeatCheck: NodeJS.Timeout;
   private accepting = true;
   private readonly metrics;
-  private readonly startedAt = performance.now();
+  private readonly now: () => number;
+  private readonly startedAt: number;
   /** "name" and "name@version" of every model a worker has served since the start, less retired ones. */
   private readonly knownModels = new Set<string>();
 
   constructor(private readonly options: DispatcherOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.startedAt = this.now();
     const registers = [options.registry];
     this.metrics = {
       queueDepth: new Gauge({ name: 'quicksilver_coordinator_queue_depth', help: 'Tasks waiting for a worker, per priority class', labelNames: ['priority'], registers }),
@@ -157,6 +167,11 @@ export class Dispatcher {
       dispatched: new Counter({ name: 'quicksilver_coordinator_tasks_dispatched_total', help: 'Tasks sent to workers (retries included)', labelNames: ['worker'], registers }),
       requeued: new Counter({ name: 'quicksilver_coordinator_tasks_requeued_total', help: 'Tasks sent back to the queue', labelNames: ['reason'], registers }),
       workerLosses: new Counter({ name: 'quicksilver_coordinator_worker_losses_total', help: 'Workers dropped', labelNames: ['reason'], registers }),
+      serviceTime: new Gauge({
+        name: 'quicksilver_coordinator_worker_service_seconds',
+        help: 'Estimated round trip of one task per worker and priority class (time-weighted average of dispatch to result); tasks go to the worker expected to answer first',
+        labelNames: ['worker', 'priority'], registers,
+      }),
     };
     this.updateQueueDepth();
     this.heartbeatCheck = setInterval(() => this.dropSilentWorkers(), Math.max(100, Math.floor(options.heartbeatTimeoutMs / 3)));
@@ -180,7 +195,10 @@ export class Dispatcher {
   registerWorker(info: WorkerInfo, channel: WorkerChannel): void {
     const existing = this.workers.get(info.id);
     if (existing) this.workerDisconnected(info.id, 'replaced by a new connection with the same id');
-    this.workers.set(info.id, { info, channel, inFlight: new Map(), bulkInFlight: 0, lastSeen: Date.now(), lastDispatchAt: 0, draining: false });
+    this.workers.set(info.id, {
+      info, channel, inFlight: new Map(), bulkInFlight: 0, lastSeen: Date.now(), lastDispatchAt: 0, draining: false,
+      serviceTime: { realtime: new ServiceTimeEstimate(), bulk: new ServiceTimeEstimate() },
+    });
     this.metrics.workers.set(this.workers.size);
     this.metrics.credits.set({ worker: info.id }, info.maxInFlight);
     this.metrics.inFlight.set({ worker: info.id }, 0);
@@ -227,6 +245,7 @@ export class Dispatcher {
     this.metrics.workers.set(this.workers.size);
     this.metrics.inFlight.remove({ worker: workerId });
     this.metrics.credits.remove({ worker: workerId });
+    for (const priority of PRIORITY_CLASSES) this.metrics.serviceTime.remove({ worker: workerId, priority });
     this.metrics.workerLosses.inc({ reason: reason.startsWith('missed heartbeats') ? 'heartbeat' : 'disconnect' });
     worker.channel.close(reason);
     const orphaned = [...worker.inFlight.values()].filter((p) => !p.settled);
@@ -267,7 +286,7 @@ export class Dispatcher {
     }
     return new Promise<DispatchOutcome>((resolve, reject) => {
       const pending: PendingTask = {
-        task, priority: task.priority, station: task.stationId, submittedAt: performance.now(), dispatchedAt: 0, attempts: 0, everHadWorker: false, settled: false, resolve, reject,
+        task, priority: task.priority, station: task.stationId, submittedAt: this.now(), dispatchedAt: 0, attempts: 0, everHadWorker: false, settled: false, resolve, reject,
         timer: setTimeout(() => this.expire(pending), this.options.taskTimeoutMs),
         signal,
       };
@@ -301,9 +320,15 @@ export class Dispatcher {
     worker.inFlight.delete(result.taskId);
     if (pending.priority === 'bulk') worker.bulkInFlight--;
     this.metrics.inFlight.set({ worker: workerId }, worker.inFlight.size);
+    const roundTripMs = this.now() - pending.dispatchedAt;
+    if (result.classification) {
+      // Failures do not count: a worker failing fast must not look fast.
+      const estimate = worker.serviceTime[pending.priority];
+      estimate.observe(roundTripMs, this.now());
+      this.metrics.serviceTime.set({ worker: workerId, priority: pending.priority }, (estimate.read(this.now()) ?? 0) / 1000);
+    }
     if (!pending.settled) {
       if (result.classification) {
-        const roundTripMs = performance.now() - pending.dispatchedAt;
         this.settle(pending, {
           classification: result.classification,
           workerId,
@@ -370,7 +395,7 @@ export class Dispatcher {
 
   /** A worker serving it may (re)connect: one served it since the start, or the fleet is still connecting. */
   private mayAppear(modelName: string): boolean {
-    return this.knownModels.has(modelName) || performance.now() - this.startedAt < this.options.unknownModelGraceMs;
+    return this.knownModels.has(modelName) || this.now() - this.startedAt < this.options.unknownModelGraceMs;
   }
 
   /** Hands queued tasks to workers with spare credit: realtime first, stations round-robin. */
@@ -383,7 +408,7 @@ export class Dispatcher {
       pending.attempts++;
       pending.everHadWorker = true;
       pending.workerId = worker.info.id;
-      pending.dispatchedAt = performance.now();
+      pending.dispatchedAt = this.now();
       worker.lastDispatchAt = pending.dispatchedAt;
       worker.inFlight.set(pending.task.taskId, pending);
       if (pending.priority === 'bulk') worker.bulkInFlight++;
@@ -398,9 +423,18 @@ export class Dispatcher {
     for (const priority of PRIORITY_CLASSES) this.metrics.queueDepth.set({ priority }, this.queue.sizeOf(priority));
   }
 
+  /**
+   * Least outstanding work: among the workers that take this task (class, model, reference reading) and
+   * have spare credit, the one expected to answer first: its estimated round trip for the class times
+   * (1 + its tasks of that class in flight / its max batch), a worker with no estimate yet counted as fast
+   * as the fastest known. Workers of different speeds thus get conveyor images by how soon they answer,
+   * not in turns. Before any estimate, the lower share of credit in use wins; ties go to the worker given
+   * work longest ago, so idle workers share a trickle.
+   */
   private pickWorker({ modelName, imageUri }: DispatchTask, priority: PriorityClass): ConnectedWorker | undefined {
-    let best: ConnectedWorker | undefined;
-    let bestLoad = Infinity;
+    const candidates: { worker: ConnectedWorker; estimateMs: number | undefined }[] = [];
+    const now = this.now();
+    let fastestMs: number | undefined;
     for (const worker of this.workers.values()) {
       if (worker.draining || worker.inFlight.size >= worker.info.maxInFlight || !worker.info.priorities.includes(priority)) continue;
       if (imageUri && !worker.info.readsImageReferences) continue;
@@ -409,10 +443,20 @@ export class Dispatcher {
       if (priority === 'bulk' && worker.info.priorities.includes('realtime')
         && worker.bulkInFlight >= Math.max(1, Math.floor(worker.info.maxInFlight * this.options.bulkCreditShare))) continue;
       if (!servesModel(worker.info, modelName)) continue;
+      const estimateMs = worker.serviceTime[priority].read(now);
+      if (estimateMs !== undefined) fastestMs = Math.min(fastestMs ?? Infinity, estimateMs);
+      candidates.push({ worker, estimateMs });
+    }
+    let best: ConnectedWorker | undefined;
+    let bestCost = Infinity;
+    let bestLoad = Infinity;
+    for (const { worker, estimateMs } of candidates) {
+      const inFlightOfClass = priority === 'bulk' ? worker.bulkInFlight : worker.inFlight.size - worker.bulkInFlight;
       const load = worker.inFlight.size / worker.info.maxInFlight;
-      // Ties go to the worker that was given work longest ago, so idle workers share a trickle.
-      if (load < bestLoad || (load === bestLoad && worker.lastDispatchAt < best!.lastDispatchAt)) {
+      const cost = fastestMs === undefined ? load : (estimateMs ?? fastestMs) * (1 + inFlightOfClass / Math.max(1, worker.info.maxBatchSize));
+      if (cost < bestCost || (cost === bestCost && (load < bestLoad || (load === bestLoad && worker.lastDispatchAt < best!.lastDispatchAt)))) {
         best = worker;
+        bestCost = cost;
         bestLoad = load;
       }
     }

@@ -50,6 +50,67 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     dispatcher.close();
   });
 
+  /** Submits one task, answers it from the worker it went to after `answerMs[worker]` of the fake clock; returns that worker. */
+  const sendOne = async (dispatcher: Dispatcher, channels: Record<string, RecordingChannel>, answerMs: Record<string, number>, clock: { now: number }) => {
+    const before = Object.fromEntries(Object.entries(channels).map(([id, channel]) => [id, channel.sent.length]));
+    const result = dispatcher.submit(task());
+    const id = Object.keys(channels).find((key) => channels[key]!.sent.length > before[key]!);
+    assert.ok(id, 'the task was dispatched');
+    clock.now += answerMs[id]!;
+    dispatcher.completeTask(id, { taskId: channels[id]!.sent.at(-1)!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    await result;
+    return id;
+  };
+
+  it('sends a trickle of conveyor images to the worker expected to answer first, and tries a slow one again later', async () => {
+    const clock = { now: 1000 };
+    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000 });
+    const channels = { fast: new RecordingChannel(), slow: new RecordingChannel() };
+    dispatcher.registerWorker(worker('fast', 8), channels.fast);
+    dispatcher.registerWorker(worker('slow', 8), channels.slow);
+    const answerMs = { fast: 40, slow: 400 };
+    /** One image every 2 s. */
+    const trickle = async (images: number) => {
+      const to: string[] = [];
+      for (let i = 0; i < images; i++) {
+        const start = clock.now;
+        to.push(await sendOne(dispatcher, channels, answerMs, clock));
+        clock.now = start + 2000;
+      }
+      return to;
+    };
+    assert.deepEqual(await trickle(2), ['fast', 'slow'], 'before a round trip is known, idle workers take turns');
+    assert.deepEqual(await trickle(20), Array(20).fill('fast'), 'then the faster one gets every image of a trickle');
+    // The slow worker's estimate (400 ms) decays while it gets nothing (60 s time constant); it is tried
+    // again once below the fast one's 40 ms, ~140 s after its last answer, and then passed over again.
+    const later = await trickle(60);
+    assert.deepEqual(later.filter((id) => id === 'slow').length, 1, `one retry of the slow worker in 120 s: ${later.join(',')}`);
+    const metrics = await (dispatcher as unknown as { options: { registry: Registry } }).options.registry.metrics();
+    assert.match(metrics, /quicksilver_coordinator_worker_service_seconds\{worker="fast",priority="realtime"\} 0\.04/);
+    assert.match(metrics, /quicksilver_coordinator_worker_service_seconds\{worker="slow",priority="realtime"\} 0\.4/);
+    dispatcher.close();
+  });
+
+  it('spreads a burst over workers of different speeds by expected answer time, within each one\'s credit', async () => {
+    const clock = { now: 1000 };
+    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000 });
+    const channels = { fast: new RecordingChannel(), slow: new RecordingChannel() };
+    dispatcher.registerWorker(worker('fast', 12), channels.fast);
+    dispatcher.registerWorker(worker('slow', 12), channels.slow);
+    const answerMs = { fast: 50, slow: 200 };
+    assert.deepEqual([await sendOne(dispatcher, channels, answerMs, clock), await sendOne(dispatcher, channels, answerMs, clock)], ['fast', 'slow']);
+    const before = { fast: channels.fast.sent.length, slow: channels.slow.sent.length };
+    const burst = Array.from({ length: 16 }, () => dispatcher.submit(task()));
+    // fast (max batch 4) costs ~50 x (1 + k/4) with k images in flight: under slow's 200 up to its credit of 12.
+    assert.equal(channels.fast.sent.length - before.fast, 12, 'the fast worker fills its credit');
+    assert.equal(channels.slow.sent.length - before.slow, 4, 'the rest goes to the slow one, not half of the burst');
+    for (const id of ['fast', 'slow'] as const) {
+      for (const sent of channels[id].sent.slice(before[id])) dispatcher.completeTask(id, { taskId: sent.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    }
+    assert.equal((await Promise.all(burst)).length, 16);
+    dispatcher.close();
+  });
+
   it('keeps the conveyor\'s share of the queue from bulk tasks', async () => {
     const dispatcher = newDispatcher({ maxQueuedTasks: 8, realtimeReserveFraction: 0.25, taskTimeoutMs: 300 });
     const bulk = Array.from({ length: 6 }, (_, i) => dispatcher.submit(task('m', { priority: 'bulk', stationId: `b${i % 2}` })));
