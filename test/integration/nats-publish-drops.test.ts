@@ -1,10 +1,10 @@
 // JetStream publications across a nats-server crash (real server, restarted on the same port and store).
-// To have publications certainly in flight when it dies, the server is frozen (SIGSTOP) while they are
-// sent, then killed (SIGKILL closes its sockets). A plain nats.js publish sent then waits out its whole
+// To have publications certainly in flight when it dies, the server is frozen (SIGSTOP, every thread
+// seen stopped in /proc) while they are sent, then killed (SIGKILL closes its sockets). A plain nats.js publish sent then waits out its whole
 // timeout even after the server is back (the control); publishThroughDrops republishes at the
 // reconnection, each message stored once; publishUnlessDropped gives up at the drop itself.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -55,12 +55,27 @@ describe('JetStream publications across a nats-server crash', { timeout: 90_000,
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** SIGSTOP returns before the process has stopped: its threads may still read and answer for a moment. */
+  async function freeze(pid: number): Promise<void> {
+    process.kill(pid, 'SIGSTOP');
+    const stopped = () => readdirSync(`/proc/${pid}/task`).every((task) => {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+      return stat.charAt(stat.lastIndexOf(')') + 2) === 'T';
+    });
+    await until(stopped, 5000, `every thread of nats-server ${pid} stopped`);
+  }
+
   /** Sends `publish(i)` for IN_FLIGHT messages while the server is frozen, then kills it. */
   async function crashWithPublicationsInFlight<T>(publish: (i: number) => Promise<T>) {
-    process.kill(nats.pid!, 'SIGSTOP');
+    // A publication acknowledged first: after a restart, JetStream is up again (else a publish may fail fast).
+    await js.publish('drops.ready', payload, { msgID: `ready-${performance.now()}`, timeout: 10_000 });
+    await connection.flush();
+    assert.ok(watch.connected, 'the watch sees the connection up');
+    await freeze(nats.pid!);
     const handles = Array.from({ length: IN_FLIGHT }, (_, i) => track(publish(i)));
     await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.ok(handles.every((handle) => handle.outcome === undefined), 'nothing is acknowledged by a frozen server');
+    const settled = handles.filter((handle) => handle.outcome !== undefined);
+    assert.equal(settled.length, 0, `nothing is acknowledged by a frozen server (settled: ${settled.map((handle) => String(handle.outcome!.error ?? 'acknowledged')).join('; ')})`);
     await nats.kill();
     return handles;
   }
