@@ -24,7 +24,7 @@ export const CoordinatorConfigSchema = z.object({
   realtimeReserveFraction: z.number().min(0).max(0.9).default(0.25)
     .describe('share of maxBufferedBytes and of maxQueuedTasks that bulk images may not take, so conveyor images are still admitted while bulk work fills the coordinator'),
   fairShareClaimMs: z.number().int().min(0).default(60_000)
-    .describe('after a station is refused for lack of room (OVERLOADED), for this long maxBufferedBytes is divided into fair shares counting it, and a station holding more than its share gets no more, so the refused one gets in (longer than the agents\' retryMaxDelayMs)'),
+    .describe('how long a station refused for lack of room (OVERLOADED) keeps its claim if it does not come back (longer than the agents\' retryMaxDelayMs); while a claim stands, stations holding more than their fair share of maxBufferedBytes get no more, and the room the refused image needs is kept for it; the claim ends when the station gets in'),
   uploadIdleTimeoutMs: z.number().int().positive().default(30_000)
     .describe('an upload that gets no chunk for this long is dropped, its memory released, and answered UPLOAD_ABORTED (retryable: the agent resends)'),
   maxQueuedTasks: z.number().int().positive().default(10_000).describe('tasks waiting for a worker at most; beyond it agents get OVERLOADED'),
@@ -42,6 +42,14 @@ export const CoordinatorConfigSchema = z.object({
   shutdownGraceMs: z.number().int().positive().default(15_000).describe('time SIGTERM allows in-flight images to finish'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
 }).superRefine((config, ctx) => {
+  // An image is held whole: one that cannot fit where its class may go would be refused (retryably) forever.
+  const bulkRoom = Math.floor(config.maxBufferedBytes * (1 - config.realtimeReserveFraction));
+  if (config.maxImageBytes > bulkRoom) {
+    ctx.addIssue({
+      code: 'custom', path: ['maxImageBytes'],
+      message: `maxImageBytes (${config.maxImageBytes}) must be at most maxBufferedBytes x (1 - realtimeReserveFraction) = ${bulkRoom}, else an image of that size could never be admitted`,
+    });
+  }
   // A worker is dropped after heartbeatTimeoutMs of silence: it must be able to miss one heartbeat without that.
   if (config.heartbeatTimeoutMs < 2 * config.heartbeatIntervalMs) {
     ctx.addIssue({

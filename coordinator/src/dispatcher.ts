@@ -169,7 +169,7 @@ export class Dispatcher {
       workerLosses: new Counter({ name: 'quicksilver_coordinator_worker_losses_total', help: 'Workers dropped', labelNames: ['reason'], registers }),
       serviceTime: new Gauge({
         name: 'quicksilver_coordinator_worker_service_seconds',
-        help: 'Estimated round trip of one task per worker and priority class (time-weighted average of dispatch to result); tasks go to the worker expected to answer first',
+        help: 'Estimated round trip of one task per worker and priority class at its last answer (time-weighted average of dispatch to result); tasks go to the worker expected to answer first',
         labelNames: ['worker', 'priority'], registers,
       }),
     };
@@ -425,9 +425,9 @@ export class Dispatcher {
 
   /**
    * Least outstanding work: among the workers that take this task (class, model, reference reading) and
-   * have spare credit, the one expected to answer first: its estimated round trip for the class times
-   * (1 + its tasks of that class in flight / its max batch), a worker with no estimate yet counted as fast
-   * as the fastest known. Workers of different speeds thus get conveyor images by how soon they answer,
+   * have spare credit, the one expected to answer first: its estimated round trip for the class (at least
+   * the age of the oldest such task it holds) times (1 + its tasks in flight / its max batch), a worker with
+   * no estimate yet counted as fast as the fastest known. Workers of different speeds thus get conveyor images by how soon they answer,
    * not in turns. Before any estimate, the lower share of credit in use wins; ties go to the worker given
    * work longest ago, so idle workers share a trickle.
    */
@@ -443,7 +443,10 @@ export class Dispatcher {
       if (priority === 'bulk' && worker.info.priorities.includes('realtime')
         && worker.bulkInFlight >= Math.max(1, Math.floor(worker.info.maxInFlight * this.options.bulkCreditShare))) continue;
       if (!servesModel(worker.info, modelName)) continue;
-      const estimateMs = worker.serviceTime[priority].read(now);
+      const oldestAt = this.oldestDispatchOf(worker, priority);
+      let estimateMs = worker.serviceTime[priority].read(now, oldestAt === undefined);
+      // A task it holds for longer than its usual answer shows it slower (a hung worker, a stalled GPU).
+      if (oldestAt !== undefined) estimateMs = Math.max(estimateMs ?? 0, now - oldestAt);
       if (estimateMs !== undefined) fastestMs = Math.min(fastestMs ?? Infinity, estimateMs);
       candidates.push({ worker, estimateMs });
     }
@@ -451,9 +454,9 @@ export class Dispatcher {
     let bestCost = Infinity;
     let bestLoad = Infinity;
     for (const { worker, estimateMs } of candidates) {
-      const inFlightOfClass = priority === 'bulk' ? worker.bulkInFlight : worker.inFlight.size - worker.bulkInFlight;
       const load = worker.inFlight.size / worker.info.maxInFlight;
-      const cost = fastestMs === undefined ? load : (estimateMs ?? fastestMs) * (1 + inFlightOfClass / Math.max(1, worker.info.maxBatchSize));
+      // Every task it holds competes for its device, whatever its class.
+      const cost = fastestMs === undefined ? load : (estimateMs ?? fastestMs) * (1 + worker.inFlight.size / Math.max(1, worker.info.maxBatchSize));
       if (cost < bestCost || (cost === bestCost && (load < bestLoad || (load === bestLoad && worker.lastDispatchAt < best!.lastDispatchAt)))) {
         best = worker;
         bestCost = cost;
@@ -461,6 +464,12 @@ export class Dispatcher {
       }
     }
     return best;
+  }
+
+  /** When the worker's longest-held task of `priority` was dispatched (in-flight tasks are kept in dispatch order). */
+  private oldestDispatchOf(worker: ConnectedWorker, priority: PriorityClass): number | undefined {
+    for (const pending of worker.inFlight.values()) if (pending.priority === priority) return pending.dispatchedAt;
+    return undefined;
   }
 
   private expire(pending: PendingTask): void {

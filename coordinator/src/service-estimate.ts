@@ -1,8 +1,9 @@
 // How long a worker takes to answer one task of a priority class: an exponentially weighted average of
 // its round trips (dispatch to result), weighted by time (a sample counts less the sooner it follows the
-// previous one, so the memory is about `sampleDecayMs` whatever the rate). While no sample comes the
-// estimate decays toward 0 over `idleDecayMs`, so a worker that once looked slow (a hiccup, a cold start)
-// is tried again instead of being passed over for good (Finagle's peak-EWMA balancer does the same).
+// previous one, so the memory is about `sampleDecayMs` whatever the rate). While the worker holds no task
+// of the class the estimate decays toward 0 over `idleDecayMs`, so a worker that once looked slow (a
+// hiccup, a cold start) is tried again instead of being passed over for good (Finagle's peak-EWMA balancer
+// decays likewise); while it holds one, the dispatcher also counts that task's age (a hung worker looks slow).
 export class ServiceTimeEstimate {
   private estimateMs: number | undefined;
   private sampledAt = 0;
@@ -17,9 +18,9 @@ export class ServiceTimeEstimate {
     this.sampledAt = now;
   }
 
-  /** The estimate at `now` in ms, undefined before the first sample. */
-  read(now: number): number | undefined {
-    if (this.estimateMs === undefined) return undefined;
+  /** The estimate at `now` in ms, undefined before the first sample; it decays only while the worker is `idle` (holds no such task). */
+  read(now: number, idle = true): number | undefined {
+    if (this.estimateMs === undefined || !idle) return this.estimateMs;
     return this.estimateMs * Math.exp(-Math.max(0, now - this.sampledAt) / this.idleDecayMs);
   }
 }

@@ -28,7 +28,7 @@ describe('admission with real agents: a busy station beside a conveyor', { timeo
     }
     const largest = Math.max(...sheets.map((s) => s.bytes.length));
     // No worker yet: the first images wait in the coordinator, holding the budget, so refusals are certain.
-    cluster = await startCluster({ workers: 0, coordinator: { maxBufferedBytes: 3 * largest, fairShareClaimMs: 5000 } });
+    cluster = await startCluster({ workers: 0, coordinator: { maxBufferedBytes: 3 * largest, maxImageBytes: 2 * largest } });
   });
   after(async () => {
     for (const agent of agents) await agent.stop(AbortSignal.timeout(5000));

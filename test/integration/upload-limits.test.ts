@@ -57,7 +57,9 @@ describe('upload limits: tiny chunks and stalled uploads', { timeout: 120_000 },
   };
 
   before(async () => {
-    cluster = await startCluster({ workers: 1, coordinator: { uploadIdleTimeoutMs: IDLE_TIMEOUT_MS, maxBufferedBytes: MAX_BUFFERED_BYTES } });
+    cluster = await startCluster({ workers: 1, coordinator: {
+      uploadIdleTimeoutMs: IDLE_TIMEOUT_MS, maxBufferedBytes: MAX_BUFFERED_BYTES, maxImageBytes: MAX_BUFFERED_BYTES, realtimeReserveFraction: 0,
+    } });
     client = new InspectionClient(cluster.coordinatorAddress, { ...noSecurity, reconnectBaseDelayMs: 100, reconnectMaxDelayMs: 500, logger: silentLogger });
     good = (await renderSheet({ seed: 8200, contaminated: false, width: 1200, height: 1600 })).bytes;
   });

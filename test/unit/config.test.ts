@@ -51,6 +51,16 @@ describe('config loading', { timeout: 5000 }, () => {
     assert.equal(config.heartbeatTimeoutMs, 10_000, 'exactly 2 x the interval is accepted');
   });
 
+  it('refuses a largest image that could never be admitted under the memory budget', () => {
+    assert.throws(
+      () => loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { env: { QS_COORDINATOR_MAX_BUFFERED_BYTES: String(256 * 1024 * 1024) } }),
+      (error: QuicksilverError) => error.code === 'CONFIG_INVALID'
+        && /maxImageBytes \(314572800\) must be at most maxBufferedBytes x \(1 - realtimeReserveFraction\) = 201326592/.test(error.message),
+    );
+    const config = loadConfig(CoordinatorConfigSchema, COORDINATOR_ENV_PREFIX, { flags: { maxBufferedBytes: 256 * 1024 * 1024, maxImageBytes: 192 * 1024 * 1024 } });
+    assert.equal(config.maxImageBytes, 192 * 1024 * 1024, "exactly the bulk room is accepted");
+  });
+
   it('rejects unknown keys in a config file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qs-config-'));
     const file = join(dir, 'bad.json');

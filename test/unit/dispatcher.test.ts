@@ -111,6 +111,57 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
     dispatcher.close();
   });
 
+  it('passes over a worker whose tasks go unanswered (a hung worker that still sends heartbeats)', async () => {
+    const clock = { now: 1000 };
+    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000 });
+    const channels = { ok: new RecordingChannel(), stuck: new RecordingChannel() };
+    dispatcher.registerWorker(worker('ok', 8), channels.ok);
+    dispatcher.registerWorker(worker('stuck', 8), channels.stuck);
+    assert.deepEqual([await sendOne(dispatcher, channels, { ok: 100, stuck: 100 }, clock), await sendOne(dispatcher, channels, { ok: 100, stuck: 100 }, clock)], ['ok', 'stuck']);
+    // From now on the stuck worker answers nothing; ok answers each image of a 2 s trickle in 100 ms.
+    const held: Promise<unknown>[] = [];
+    const to: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const before = channels.ok.sent.length;
+      const result = dispatcher.submit(task());
+      if (channels.ok.sent.length > before) {
+        to.push('ok');
+        clock.now += 100;
+        dispatcher.completeTask('ok', { taskId: channels.ok.sent.at(-1)!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+        await result;
+        clock.now += 1900;
+      } else {
+        to.push('stuck');
+        held.push(result.catch(() => {}));
+        clock.now += 2000;
+      }
+    }
+    assert.ok(to.filter((id) => id === 'stuck').length <= 1, `the stuck worker got ${to.filter((id) => id === 'stuck').length} of 60 images (${to.join(',')})`);
+    await dispatcher.drain(AbortSignal.abort()); // fails what the stuck worker holds
+    await Promise.all(held);
+    dispatcher.close();
+  });
+
+  it('counts a worker\'s bulk tasks when placing a conveyor image', async () => {
+    const clock = { now: 1000 };
+    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000, bulkCreditShare: 0.7 });
+    const channels = { mixed: new RecordingChannel(), conveyor: new RecordingChannel() };
+    dispatcher.registerWorker(worker('mixed', 16), channels.mixed);
+    dispatcher.registerWorker(worker('conveyor', 16, ['m'], ['realtime']), channels.conveyor);
+    assert.deepEqual([await sendOne(dispatcher, channels, { mixed: 95, conveyor: 100 }, clock), await sendOne(dispatcher, channels, { mixed: 95, conveyor: 100 }, clock)], ['mixed', 'conveyor']);
+    const bulk = Array.from({ length: 11 }, () => dispatcher.submit(task('m', { priority: 'bulk', stationId: 'rescan' })));
+    assert.equal(channels.mixed.sent.length, 12, 'the bulk tasks went to the only worker taking them');
+    clock.now += 10;
+    const before = channels.conveyor.sent.length;
+    const image = dispatcher.submit(task());
+    assert.equal(channels.conveyor.sent.length, before + 1, 'the conveyor image goes to the worker not busy with a re-scan');
+    dispatcher.completeTask('conveyor', { taskId: channels.conveyor.sent.at(-1)!.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    await image;
+    for (const sent of channels.mixed.sent.slice(1)) dispatcher.completeTask('mixed', { taskId: sent.taskId, classification, decodeMs: 1, inferenceMs: 1, batchSize: 1 });
+    await Promise.all(bulk);
+    dispatcher.close();
+  });
+
   it('keeps the conveyor\'s share of the queue from bulk tasks', async () => {
     const dispatcher = newDispatcher({ maxQueuedTasks: 8, realtimeReserveFraction: 0.25, taskTimeoutMs: 300 });
     const bulk = Array.from({ length: 6 }, (_, i) => dispatcher.submit(task('m', { priority: 'bulk', stationId: `b${i % 2}` })));
