@@ -35,13 +35,13 @@ describe('admission with real agents: a busy station beside a conveyor', { timeo
     await cluster?.stop();
   });
 
-  const startAgent = async (station: string, maxInFlight: number) => {
+  const startAgent = async (station: string, maxInFlight: number, retryMs: number) => {
     const watchDir = join(cluster.dir, `hot-${station}`);
     mkdirSync(watchDir);
     const options = resolveAgentOptions(loadConfig(agentConfigSchema, 'QS_TEST_UNUSED', {
       flags: {
         coordinatorAddress: cluster.coordinatorAddress, watchDir, stationId: station, stabilityThresholdMs: 100, display: false,
-        maxInFlight, retryBaseDelayMs: 100, retryMaxDelayMs: 800,
+        maxInFlight, retryBaseDelayMs: retryMs, retryMaxDelayMs: retryMs,
       },
     }));
     const agent = new Agent(options, { logger: silentLogger, registry: new Registry() });
@@ -59,8 +59,10 @@ describe('admission with real agents: a busy station beside a conveyor', { timeo
   };
 
   it('classifies every image of both stations once, refusing what does not fit meanwhile', async () => {
-    const busy = await startAgent('busy', 16);
-    const conveyor = await startAgent('conveyor', 4);
+    // The busy station resends within 50-200 ms of a refusal, the conveyor within 1-2 s: without fair shares
+    // the busy one would take the room each finished image frees before the conveyor's resend comes.
+    const busy = await startAgent('busy', 16, 200);
+    const conveyor = await startAgent('conveyor', 4, 2000);
     const drop = (dir: string, sheet: { fileName: string; bytes: Buffer }) => {
       writeFileSync(join(dir, `${sheet.fileName}.part`), sheet.bytes);
       renameSync(join(dir, `${sheet.fileName}.part`), join(dir, sheet.fileName));
