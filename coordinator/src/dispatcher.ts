@@ -320,12 +320,13 @@ export class Dispatcher {
     worker.inFlight.delete(result.taskId);
     if (pending.priority === 'bulk') worker.bulkInFlight--;
     this.metrics.inFlight.set({ worker: workerId }, worker.inFlight.size);
-    const roundTripMs = this.now() - pending.dispatchedAt;
+    const now = this.now();
+    const roundTripMs = now - pending.dispatchedAt;
     if (result.classification) {
       // Failures do not count: a worker failing fast must not look fast.
       const estimate = worker.serviceTime[pending.priority];
-      estimate.observe(roundTripMs, this.now());
-      this.metrics.serviceTime.set({ worker: workerId, priority: pending.priority }, (estimate.read(this.now()) ?? 0) / 1000);
+      estimate.observe(roundTripMs, now);
+      this.metrics.serviceTime.set({ worker: workerId, priority: pending.priority }, (estimate.read(now) ?? 0) / 1000);
     }
     if (!pending.settled) {
       if (result.classification) {
@@ -427,9 +428,9 @@ export class Dispatcher {
    * Least outstanding work: among the workers that take this task (class, model, reference reading) and
    * have spare credit, the one expected to answer first: its estimated round trip for the class (at least
    * the age of the oldest such task it holds) times (1 + its tasks in flight / its max batch), a worker with
-   * no estimate yet counted as fast as the fastest known. Workers of different speeds thus get conveyor images by how soon they answer,
-   * not in turns. Before any estimate, the lower share of credit in use wins; ties go to the worker given
-   * work longest ago, so idle workers share a trickle.
+   * no estimate yet counted as fast as the fastest known. Workers of different speeds thus get conveyor
+   * images by how soon they answer, not in turns. Before any estimate, the lower share of credit in use
+   * wins; ties go to the worker given work longest ago, so idle workers share a trickle.
    */
   private pickWorker({ modelName, imageUri }: DispatchTask, priority: PriorityClass): ConnectedWorker | undefined {
     const candidates: { worker: ConnectedWorker; estimateMs: number | undefined }[] = [];

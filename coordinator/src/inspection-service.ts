@@ -33,7 +33,7 @@ export interface InspectionServiceOptions {
   maxBufferedBytes: number;
   /** Share of maxBufferedBytes bulk images may not take (kept for conveyor images). */
   realtimeReserveFraction: number;
-  /** How long a station refused for lack of room counts when the budget is divided into fair shares. */
+  /** How long a station refused for lack of room keeps its claim on room if it does not come back (admission-budget.ts). */
   fairShareClaimMs: number;
   /** Model used when the agent leaves modelName empty. */
   defaultModel: string;

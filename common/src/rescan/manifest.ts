@@ -12,7 +12,7 @@ import { checkImageUri, type ImageSources } from './image-uri.js';
 import { ManifestRowSchema, type WorkItem } from './records.js';
 
 export type ManifestFormat = 'csv' | 'jsonl';
-export type ManifestEntry ={ ok: true; item: WorkItem } | { ok: false; line: number; reason: string; barcode?: string; uri?: string };
+export type ManifestEntry = { ok: true; item: WorkItem } | { ok: false; line: number; reason: string; barcode?: string; uri?: string };
 
 /** Column names accepted for each field (compared lower-case, without spaces, '_' or '-'). */
 const COLUMN_ALIASES: Record<string, keyof WorkItem> = {

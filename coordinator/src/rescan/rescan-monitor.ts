@@ -27,7 +27,6 @@ export class RescanMonitor implements Component {
   private store: RescanJobStore | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private stopped = false;
   /** The round now running (or the last one): rounds never overlap nor queue up. */
   private round: Promise<void> = Promise.resolve();
   private readonly rows: Gauge<'job' | 'status'>;
@@ -51,7 +50,6 @@ export class RescanMonitor implements Component {
    */
   async start(): Promise<void> {
     this.running = true;
-    this.stopped = false;
     this.runRound();
   }
 
@@ -81,7 +79,6 @@ export class RescanMonitor implements Component {
   /** Waits for the round in progress only (it ends after the job it is counting); no later round starts. */
   async stop(): Promise<void> {
     this.running = false;
-    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.round;
@@ -95,7 +92,7 @@ export class RescanMonitor implements Component {
     if (!store) return;
     try {
       for (const job of await store.listJobs()) {
-        if (this.stopped) break; // stopping: the next coordinator's round recounts
+        if (!this.running) break; // stopping: the next coordinator's round recounts
         for (const state of JOB_STATES) this.state.set({ job: job.jobId, state }, state === job.state ? 1 : 0);
         if (job.state === 'completed' || job.state === 'cancelled') {
           this.setRows(job.jobId, job.totalRows ?? 0, job.verdicts, job.failures, 0, 0);
