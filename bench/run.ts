@@ -16,7 +16,9 @@
 //   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker under SCHED_IDLE (or at
 //      --bulk-niceness with --no-bulk-idle);
 //   7. separate hosts approximated: the limit and end to end (bytes, then by reference) again with the
-//      worker alone on half the cores (taskset) and the coordinator, nats-server and stations on the other half.
+//      worker alone on half the cores (taskset) and the coordinator, nats-server and stations on the other half;
+//   8. a fleet of workers of different speeds: conveyor latency with a fast worker alone, then beside a worker
+//      made ~10 x slower (niced, its cores busy with other processes), and which worker answered each image.
 // Prints a table and writes bench/results/<timestamp>.json with the machine's description.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,7 +37,7 @@ import type { LimitOptions, LimitResult } from './limit.js';
 import { rescanArchive, runRescanPhase } from './rescan-phase.js';
 import { processCpuSeconds } from './process-cpu.js';
 import type { TransportFloor } from './transport-floor.js';
-import { percentile, runStation, runStationInChild, startStationInChild, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
+import { latenciesByWorker, percentile, runStation, runStationInChild, startStationInChild, STAGES, toBenchImage, type BenchImage, type StationResult } from './station-load.js';
 
 interface BenchOptions {
   images?: string;
@@ -58,6 +60,8 @@ interface BenchOptions {
   bulkNiceness: number;
   bulkIdle: boolean;
   isolatedWorker: boolean;
+  mixedFleet: boolean;
+  slowWorkerNiceness: number;
   providers: string;
   out: string;
 }
@@ -86,6 +90,8 @@ const program = new Command('bench')
   .addOption(new Option('--bulk-niceness <n>', 'niceness of the bulk-only worker in phase 6 with --no-bulk-idle').argParser(parseWhole).default(10))
   .option('--no-bulk-idle', 'run the bulk-only worker of phase 6 at --bulk-niceness instead of under SCHED_IDLE (--idle-scheduling)')
   .option('--no-isolated-worker', 'skip the last phase: the limit and end to end again with the worker on half the cores and everything else on the other half (needs 2+ cores and taskset)')
+  .option('--no-mixed-fleet', 'skip the last phase: conveyor latency with a fast worker alone, then beside a slow one (needs 2+ cores and taskset)')
+  .addOption(new Option('--slow-worker-niceness <n>', 'niceness of the slow worker of the mixed fleet, whose cores also run one busy process each at niceness 0 (10: ~1/10 of its cores)').argParser(parseWhole).default(10))
   .option('--providers <list>', 'execution providers, in order', 'cuda,webgpu,cpu')
   .option('--out <dir>', 'where the JSON result goes', join(repoRoot(), 'bench', 'results'));
 
@@ -172,7 +178,7 @@ async function main(options: BenchOptions): Promise<void> {
     mkdirSync(imagesDir);
     for (const image of images) writeFileSync(join(imagesDir, image.name), image.bytes);
 
-    console.log('1/7 in-process limit (tuned batching, bulk and realtime lanes)...');
+    console.log('1/8 in-process limit (tuned batching, bulk and realtime lanes)...');
     const limitOptions = { total: options.total, queueDelayUs: options.queueDelayUs, providers: options.providers };
     const limit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch });
     console.log(`    batch 1 (${limit.lane} lane)...`);
@@ -261,14 +267,14 @@ async function main(options: BenchOptions): Promise<void> {
       };
     };
 
-    console.log('2/7 end to end at saturation...');
+    console.log('2/8 end to end at saturation...');
     const credit = 4 * options.maxBatch * options.workers; // above the workers' credit (3 x max batch), so the coordinator always has work queued
     const { cpuMsPerImage, ...e2e } = await saturate(workerMetrics, credit);
     const ratioToLimit = e2e.imagesPerSecond / limit.imagesPerSecond;
     // The saturating load runs in the worker's lane of its class: its ratio to that lane in process too.
     const sameLane = limit.lanes[options.saturationPriority]?.imagesPerSecond ?? limit.imagesPerSecond;
     result.endToEnd = { ...e2e, ratioToLimit, ratioToSameLane: e2e.imagesPerSecond / sameLane, ratioToOneHostCeiling: ratioToLimit / oneHostCeiling, cpuMsPerImage };
-    console.log('2/7 end to end at saturation, images sent by reference (the worker reads them from the shared folder)...');
+    console.log('2/8 end to end at saturation, images sent by reference (the worker reads them from the shared folder)...');
     const byReference = await saturate(workerMetrics, credit, imagesDir);
     // What the other processes' CPU alone leaves on a shared host: the ratio end to end would reach if the worker
     // cost no more per image than its lane in process (CPU-bound: throughput ~ 1 / CPU per image).
@@ -293,6 +299,8 @@ async function main(options: BenchOptions): Promise<void> {
       stop.abort();
       const bulkResult = await bulk;
       const latencies = stations.flatMap((r) => r.latenciesMs);
+      const byWorker = Object.fromEntries(Object.entries(latenciesByWorker(stations)).map(([worker, values]) =>
+        [worker, { images: values.length, p50Ms: percentile(values, 50), maxMs: Math.max(...values) }]));
       const stages = Object.fromEntries(STAGES.map((stage) => {
         const values = stations.flatMap((r) => r.stagesMs[stage]);
         return [stage, { p50Ms: percentile(values, 50), p99Ms: percentile(values, 99) }];
@@ -302,11 +310,12 @@ async function main(options: BenchOptions): Promise<void> {
         images: latencies.length,
         p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies),
         bulkImagesPerSecond: bulkResult ? bulkResult.verdicts / options.latencySeconds : 0,
+        byWorker,
       };
     };
-    console.log(`3/7 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
+    console.log(`3/8 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
     const quiet = await latencyPhase(false);
-    console.log('3/7 the same with a saturating bulk re-scan load beside it...');
+    console.log('3/8 the same with a saturating bulk re-scan load beside it...');
     const busy = await latencyPhase(true);
     result.latency = { quiet, withBulk: busy, p99Ratio: busy.p99Ms / quiet.p99Ms };
 
@@ -323,7 +332,7 @@ async function main(options: BenchOptions): Promise<void> {
     };
 
     if (options.memoryImages > 0) {
-      console.log(`4/7 coordinator memory while ${options.memoryImages} small images pass...`);
+      console.log(`4/8 coordinator memory while ${options.memoryImages} small images pass...`);
       const small = await Promise.all(images.slice(0, 4).map(async (image, i) =>
         toBenchImage(`SMALL${i}.jpg`, await sharp(image.bytes).resize(300, 400, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer())));
       const coordinatorMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
@@ -350,14 +359,14 @@ async function main(options: BenchOptions): Promise<void> {
       };
     }
     if (options.rescanRows > 0) {
-      console.log(`5/7 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
+      console.log(`5/8 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
       result.rescan = await rescanPhase(quiet.p99Ms);
     }
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
       // a worker that takes conveyor images only, beside a bulk-only worker under SCHED_IDLE (or at --bulk-niceness).
       const bulkPriority = options.bulkIdle ? ['--idle-scheduling'] : ['--niceness', String(options.bulkNiceness)];
-      console.log(`6/7 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${bulkWorkerPriority(options)}...`);
+      console.log(`6/8 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${bulkWorkerPriority(options)}...`);
       for (const worker of workers.splice(0)) await processes.stop(worker);
       // Their default decodes (0): the cores each, one more on the bulk-only worker.
       workers.push((await startWorker('bench-conveyor-worker', 0, ['--priorities', 'realtime'])).worker);
@@ -367,7 +376,7 @@ async function main(options: BenchOptions): Promise<void> {
       result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };
       if (options.rescanRows > 0) {
         // Phase 5 again with this deployment: the re-scan rows go to the bulk-only worker.
-        console.log(`6/7 re-scan of ${options.rescanRows} rows again with the split workers, conveyor stations beside it...`);
+        console.log(`6/8 re-scan of ${options.rescanRows} rows again with the split workers, conveyor stations beside it...`);
         result.rescanSplitWorkers = await rescanPhase(splitQuiet.p99Ms);
       }
     }
@@ -378,12 +387,12 @@ async function main(options: BenchOptions): Promise<void> {
       // what its cores do in one process: the distributed path's cost where the worker runs.
       const cores = allowedCores();
       if (cores.length < 2 || !tasksetAvailable()) {
-        console.log('7/7 isolated worker: skipped (needs 2 or more cores and util-linux taskset)');
+        console.log('7/8 isolated worker: skipped (needs 2 or more cores and util-linux taskset)');
         result.isolatedWorker = { skipped: 'needs 2 or more cores and util-linux taskset' };
       } else {
         const otherCores = cores.slice(0, Math.ceil(cores.length / 2));
         const workerCores = cores.slice(otherCores.length);
-        console.log(`7/7 limit and end to end with the worker alone on cores ${workerCores.join(',')}, everything else on ${otherCores.join(',')}...`);
+        console.log(`7/8 limit and end to end with the worker alone on cores ${workerCores.join(',')}, everything else on ${otherCores.join(',')}...`);
         for (const worker of workers.splice(0)) await processes.stop(worker);
         for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, otherCores);
         const isolatedLimit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch }, workerCores);
@@ -396,6 +405,44 @@ async function main(options: BenchOptions): Promise<void> {
           // The load runs in the lane of its class; on one core the limit's faster lane may be the other one.
           sameLane: options.saturationPriority, sameLaneImagesPerSecond: isolatedLimit.lanes[options.saturationPriority]?.imagesPerSecond,
         };
+      }
+    }
+    if (options.mixedFleet) {
+      // A fleet of workers of different speeds (a GPU host beside a CPU-only one): the coordinator should send
+      // a conveyor's trickle to the worker expected to answer first, not in turns. The fast worker gets half
+      // the cores; the slow one the other half, niced, beside one busy process per core at niceness 0 (a host
+      // busy with other work), so it gets ~1/10 of them; those busy processes run while the fast worker is measured
+      // alone too. Coordinator, nats-server and stations share the fast
+      // worker's cores (at a trickle they need little).
+      const cores = allowedCores();
+      if (cores.length < 2 || !tasksetAvailable()) {
+        console.log('8/8 mixed-speed fleet: skipped (needs 2 or more cores and util-linux taskset)');
+        result.mixedFleet = { skipped: 'needs 2 or more cores and util-linux taskset' };
+      } else {
+        const fastCores = cores.slice(0, Math.ceil(cores.length / 2));
+        const slowCores = cores.slice(fastCores.length);
+        console.log(`8/8 mixed-speed fleet: conveyor latency with a worker on cores ${fastCores.join(',')} alone, then beside a slow worker on cores ${slowCores.join(',')} (nice ${options.slowWorkerNiceness}, its cores busy)...`);
+        for (const worker of workers.splice(0)) await processes.stop(worker);
+        for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, fastCores);
+        const fast = await startWorker('bench-fast-worker', fastCores.length, [], fastCores);
+        workers.push(fast.worker);
+        // The busy processes run in both runs: where the two halves are SMT siblings they slow the fast worker's cores too.
+        const burners = slowCores.map((core) => spawn('taskset', ['--cpu-list', String(core), process.execPath, '-e', 'for (;;);'], { stdio: 'ignore' }));
+        try {
+          const alone = await latencyPhase(false);
+          const slow = await startWorker('bench-slow-worker', slowCores.length, ['--niceness', String(options.slowWorkerNiceness)], slowCores);
+          workers.push(slow.worker);
+          const fleet = await latencyPhase(false);
+          // The coordinator's estimate of each worker's conveyor round trip, at its last answer.
+          const estimates: Record<string, number> = {};
+          for (const line of (await scrape(coordinatorMetricsUrl)).split('\n').filter((l) => l.startsWith('quicksilver_coordinator_worker_service_seconds{'))) {
+            const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+            if (labels.priority === 'realtime' && (labels.worker === 'bench-fast-worker' || labels.worker === 'bench-slow-worker')) estimates[labels.worker] = 1000 * Number(line.split(' ').pop());
+          }
+          result.mixedFleet = { fastCores, slowCores, slowWorkerNiceness: options.slowWorkerNiceness, alone, fleet, p99Ratio: fleet.p99Ms / alone.p99Ms, serviceEstimateMs: estimates };
+        } finally {
+          for (const burner of burners) burner.kill('SIGKILL');
+        }
       }
     }
     printTable(result);
@@ -433,6 +480,8 @@ function printTable(r: Record<string, unknown>): void {
   const gcText = (gc: GcPerImage | undefined) => ['major', 'minor'].map((kind) => `${gc?.[kind]?.collections ?? 0} ${kind} (${f(gc?.[kind]?.msPerImage ?? 0, 2)} ms/img)`).join(', ');
   const iso = r.isolatedWorker as { workerCores: number[]; otherCores: number[]; ratioToLimit: number; byReferenceRatioToLimit: number; sameLane?: string; sameLaneImagesPerSecond?: number; limit: { imagesPerSecond: number; cpuMsPerImage: number; meanBatch: number; lane: string }; endToEnd: Saturation; endToEndByReference: Saturation } | undefined;
   const ofSameLane = (saturation: Saturation) => (iso?.sameLaneImagesPerSecond ? `, ${f(saturation.imagesPerSecond / iso.sameLaneImagesPerSecond, 2)} of its ${iso.sameLane} lane` : '');
+  type LatencyPhase = { images: number; p50Ms: number; p95Ms: number; p99Ms: number; byWorker: Record<string, { images: number; p50Ms: number; maxMs: number }> };
+  const fleet = r.mixedFleet as { fastCores: number[]; alone?: LatencyPhase; fleet: LatencyPhase; p99Ratio: number; serviceEstimateMs: Record<string, number> } | undefined;
   const mem = r.memory as { images: number; rssQuarterMaxMiB: number[]; heapUsedQuarterMaxMiB: number[]; rssMaxMiB: number; growthInSecondHalfMiB: number; answerCacheSize: number } | undefined;
   console.log(`
 Machine: ${m.cores} cores, ${m.cpu}; provider ${limit.provider} (${limit.device})
@@ -457,7 +506,9 @@ ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${
 ` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
 | end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90)${ofSameLane(iso.endToEnd)}; coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
 ${iso.endToEndByReference ? `| the same, images sent by reference           | ${f(iso.endToEndByReference.imagesPerSecond)} img/s (batch ${f(iso.endToEndByReference.meanBatch)}); worker ${f(iso.endToEndByReference.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.byReferenceRatioToLimit, 2)} of that limit (target >= 0.90)${ofSameLane(iso.endToEndByReference)}${Object.keys(iso.endToEndByReference.rejections ?? {}).length ? `; rejections ${JSON.stringify(iso.endToEndByReference.rejections)}` : ''} |
-` : ''}` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
+` : ''}` : ''}${fleet?.alone ? `| mixed fleet: fast worker alone (n=${fleet.alone.images}) | p50 ${f(fleet.alone.p50Ms, 0)} / p95 ${f(fleet.alone.p95Ms, 0)} / p99 ${f(fleet.alone.p99Ms, 0)} ms | worker on cores ${fleet.fastCores.join(',')} |
+| mixed fleet: beside a slow worker (n=${fleet.fleet.images}) | p50 ${f(fleet.fleet.p50Ms, 0)} / p95 ${f(fleet.fleet.p95Ms, 0)} / p99 ${f(fleet.fleet.p99Ms, 0)} ms | p99 x${f(fleet.p99Ratio, 2)} of alone; ${Object.entries(fleet.fleet.byWorker).map(([w, b]) => `${w} ${b.images} images (p50 ${f(b.p50Ms, 0)}, max ${f(b.maxMs, 0)} ms)`).join(', ')}; estimates ${Object.entries(fleet.serviceEstimateMs).map(([w, ms]) => `${w} ${f(ms, 0)} ms`).join(', ')} |
+` : ''}${mem ? `| coordinator RSS over ${mem.images} images        | max per quarter ${mem.rssQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | second half ${mem.growthInSecondHalfMiB >= 0 ? '+' : ''}${f(mem.growthInSecondHalfMiB)} MiB over the first (answer cache ${mem.answerCacheSize}) |
 | coordinator V8 heap used, same run           | max per quarter ${mem.heapUsedQuarterMaxMiB.map((v) => f(v)).join(' / ')} MiB | |` : ''}`);
 }
 

@@ -4,7 +4,7 @@
 // loaded and starts on 'go'. Parent side: startStationInChild() in station-load.ts.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runStation, STAGES, toBenchImage, type StationChildResult, type StationOptions } from './station-load.js';
+import { latenciesByWorker, runStation, STAGES, toBenchImage, type StationChildResult, type StationOptions } from './station-load.js';
 
 type ChildOptions = Omit<StationOptions, 'images' | 'signal'> & { imagesDir: string; stations?: number };
 
@@ -28,6 +28,7 @@ const cpu = process.cpuUsage(cpuAtStart);
 const result: StationChildResult = {
   latenciesMs: results.flatMap((r) => r.latenciesMs),
   stagesMs: Object.fromEntries(STAGES.map((stage) => [stage, results.flatMap((r) => r.stagesMs[stage])])) as StationChildResult['stagesMs'],
+  latenciesByWorkerMs: latenciesByWorker(results),
   verdicts: results.reduce((a, r) => a + r.verdicts, 0),
   rejections: results.reduce<Record<string, number>>((merged, r) => {
     for (const [code, n] of Object.entries(r.rejections)) merged[code] = (merged[code] ?? 0) + n;

@@ -27,6 +27,8 @@ export interface StationResult {
   latenciesMs: number[];
   /** The coordinator's per-stage timings of each verdict (upload, queue, transfer, decode, inference). */
   stagesMs: Record<StageName, number[]>;
+  /** Latency of each verdict by the worker that gave it. */
+  latenciesByWorkerMs: Record<string, number[]>;
   verdicts: number;
   rejections: Record<string, number>;
 }
@@ -60,7 +62,7 @@ export async function runStation(options: StationOptions): Promise<StationResult
   const client = new inspectionProto.Inspection(options.address, grpc.credentials.createInsecure(), { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
   const call = client.Inspect();
   const pending = new Map<string, number>();
-  const result: StationResult = { latenciesMs: [], stagesMs: { upload: [], queue: [], transfer: [], workerQueue: [], decode: [], inference: [] }, verdicts: 0, rejections: {} };
+  const result: StationResult = { latenciesMs: [], stagesMs: { upload: [], queue: [], transfer: [], workerQueue: [], decode: [], inference: [] }, latenciesByWorkerMs: {}, verdicts: 0, rejections: {} };
   let sent = 0;
   let answered = 0;
   let done: () => void = () => {};
@@ -102,7 +104,9 @@ export async function runStation(options: StationOptions): Promise<StationResult
     answered++;
     if (response.verdict) {
       result.verdicts++;
-      result.latenciesMs.push(performance.now() - startedAt);
+      const latencyMs = performance.now() - startedAt;
+      result.latenciesMs.push(latencyMs);
+      (result.latenciesByWorkerMs[response.verdict.workerId] ??= []).push(latencyMs);
       const t = response.verdict.timings;
       if (t) for (const stage of STAGES) result.stagesMs[stage].push(t[`${stage}Ms`]);
     } else {
@@ -132,6 +136,13 @@ export async function runStation(options: StationOptions): Promise<StationResult
   call.end();
   client.close();
   return result;
+}
+
+/** The stations' latencies by the worker that gave each verdict, merged. */
+export function latenciesByWorker(results: readonly StationResult[]): Record<string, number[]> {
+  const merged: Record<string, number[]> = {};
+  for (const result of results) for (const [worker, latencies] of Object.entries(result.latenciesByWorkerMs)) (merged[worker] ??= []).push(...latencies);
+  return merged;
 }
 
 export function percentile(values: number[], p: number): number {
