@@ -19,8 +19,9 @@
 //      worker alone on half the cores (taskset) and the coordinator, nats-server and stations on the other half;
 //   8. a fleet of workers of different speeds: conveyor latency with a fast worker alone, then beside a worker
 //      made ~10 x slower (niced, its cores busy with other processes), and which worker answered each image.
-// Prints a table and writes bench/results/<timestamp>.json with the machine's description.
-import { spawn } from 'node:child_process';
+// Prints a table and writes bench/results/<timestamp>.json with the machine's description (the phases so far at
+// the start of each phase, "complete": true at the end).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { extname, join } from 'node:path';
@@ -109,14 +110,20 @@ async function loadImages(options: BenchOptions): Promise<BenchImage[]> {
   return images;
 }
 
+/** Children of runJsonChild() still running (stopped when the bench is interrupted), and the signal that interrupted it. */
+const jsonChildren = new Set<ChildProcess>();
+let interruptedBy: NodeJS.Signals | undefined;
+
 /** Runs a bench script (`<name>.js` beside this file) in a child process with the workers' node flags, on `cores` only when given; returns the JSON on its last stdout line. */
 async function runJsonChild<T>(name: string, payload: unknown, cores?: number[]): Promise<T> {
   const command = [process.execPath, ...SERVICE_NODE_FLAGS, new URL(`./${name}.js`, import.meta.url).pathname, JSON.stringify(payload)];
   const child = cores ? spawn('taskset', ['--cpu-list', cores.join(','), ...command], { stdio: ['ignore', 'pipe', 'inherit'] })
     : spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  jsonChildren.add(child);
   let stdout = '';
   child.stdout.on('data', (data: Buffer) => { stdout += data.toString(); });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  jsonChildren.delete(child);
   const last = stdout.trim().split('\n').pop() ?? '';
   if (code !== 0 || !last.startsWith('{')) throw new Error(`bench/${name}${cores ? ` on cores ${cores.join(',')}` : ''} failed (exit code ${code}): ${stdout.slice(-500)}`);
   return JSON.parse(last) as T;
@@ -169,6 +176,28 @@ async function main(options: BenchOptions): Promise<void> {
     machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     options,
   };
+  // The result so far is written at the start of every phase ("complete": false until the end), so a run cut short
+  // (a GPU host's time limit, Ctrl-C) keeps what it measured.
+  mkdirSync(options.out, { recursive: true });
+  const file = join(options.out, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const save = (complete: boolean) => writeFileSync(file, `${JSON.stringify({ ...result, complete }, null, 2)}\n`);
+  const phase = (message: string) => {
+    save(false);
+    console.log(message);
+  };
+  const burners: ChildProcess[] = [];
+  const onSignal = (signal: NodeJS.Signals) => {
+    interruptedBy = signal;
+    console.error(`bench: ${signal}: stopping its processes; the phases measured so far are in ${file}`);
+    for (const child of [...burners, ...jsonChildren]) child.kill('SIGKILL');
+    save(false);
+    void Promise.allSettled([processes.stopAll(5000), nats.stop()]).finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     console.log(`Preparing images (${options.images ?? `${options.count} synthetic ${options.width}x${options.height} JPEG`})...`);
     const images = await loadImages(options);
@@ -178,7 +207,7 @@ async function main(options: BenchOptions): Promise<void> {
     mkdirSync(imagesDir);
     for (const image of images) writeFileSync(join(imagesDir, image.name), image.bytes);
 
-    console.log('1/8 in-process limit (tuned batching, bulk and realtime lanes)...');
+    phase('1/8 in-process limit (tuned batching, bulk and realtime lanes)...');
     const limitOptions = { total: options.total, queueDelayUs: options.queueDelayUs, providers: options.providers };
     const limit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch });
     console.log(`    batch 1 (${limit.lane} lane)...`);
@@ -267,14 +296,14 @@ async function main(options: BenchOptions): Promise<void> {
       };
     };
 
-    console.log('2/8 end to end at saturation...');
+    phase('2/8 end to end at saturation...');
     const credit = 4 * options.maxBatch * options.workers; // above the workers' credit (3 x max batch), so the coordinator always has work queued
     const { cpuMsPerImage, ...e2e } = await saturate(workerMetrics, credit);
     const ratioToLimit = e2e.imagesPerSecond / limit.imagesPerSecond;
     // The saturating load runs in the worker's lane of its class: its ratio to that lane in process too.
     const sameLane = limit.lanes[options.saturationPriority]?.imagesPerSecond ?? limit.imagesPerSecond;
     result.endToEnd = { ...e2e, ratioToLimit, ratioToSameLane: e2e.imagesPerSecond / sameLane, ratioToOneHostCeiling: ratioToLimit / oneHostCeiling, cpuMsPerImage };
-    console.log('2/8 end to end at saturation, images sent by reference (the worker reads them from the shared folder)...');
+    phase('2/8 end to end at saturation, images sent by reference (the worker reads them from the shared folder)...');
     const byReference = await saturate(workerMetrics, credit, imagesDir);
     // What the other processes' CPU alone leaves on a shared host: the ratio end to end would reach if the worker
     // cost no more per image than its lane in process (CPU-bound: throughput ~ 1 / CPU per image).
@@ -313,9 +342,9 @@ async function main(options: BenchOptions): Promise<void> {
         byWorker,
       };
     };
-    console.log(`3/8 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
+    phase(`3/8 conveyor latency: ${options.stations} stations, one sheet every ~${options.intervalMs} ms each, ${options.latencySeconds} s...`);
     const quiet = await latencyPhase(false);
-    console.log('3/8 the same with a saturating bulk re-scan load beside it...');
+    phase('3/8 the same with a saturating bulk re-scan load beside it...');
     const busy = await latencyPhase(true);
     result.latency = { quiet, withBulk: busy, p99Ratio: busy.p99Ms / quiet.p99Ms };
 
@@ -332,7 +361,7 @@ async function main(options: BenchOptions): Promise<void> {
     };
 
     if (options.memoryImages > 0) {
-      console.log(`4/8 coordinator memory while ${options.memoryImages} small images pass...`);
+      phase(`4/8 coordinator memory while ${options.memoryImages} small images pass...`);
       const small = await Promise.all(images.slice(0, 4).map(async (image, i) =>
         toBenchImage(`SMALL${i}.jpg`, await sharp(image.bytes).resize(300, 400, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer())));
       const coordinatorMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
@@ -359,14 +388,14 @@ async function main(options: BenchOptions): Promise<void> {
       };
     }
     if (options.rescanRows > 0) {
-      console.log(`5/8 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
+      phase(`5/8 re-scan of ${options.rescanRows} rows from disk through JetStream, conveyor stations beside it...`);
       result.rescan = await rescanPhase(quiet.p99Ms);
     }
     if (options.splitWorkers) {
       // The same conveyor phases with the deployment docs/performance.md recommends for a shared host:
       // a worker that takes conveyor images only, beside a bulk-only worker under SCHED_IDLE (or at --bulk-niceness).
       const bulkPriority = options.bulkIdle ? ['--idle-scheduling'] : ['--niceness', String(options.bulkNiceness)];
-      console.log(`6/8 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${bulkWorkerPriority(options)}...`);
+      phase(`6/8 conveyor latency again (quiet, then bulk beside), with a realtime worker beside a bulk-only worker ${bulkWorkerPriority(options)}...`);
       for (const worker of workers.splice(0)) await processes.stop(worker);
       // Their default decodes (0): the cores each, one more on the bulk-only worker.
       workers.push((await startWorker('bench-conveyor-worker', 0, ['--priorities', 'realtime'])).worker);
@@ -376,7 +405,7 @@ async function main(options: BenchOptions): Promise<void> {
       result.latencySplitWorkers = { quiet: splitQuiet, withBulk: splitBusy, p99Ratio: splitBusy.p99Ms / splitQuiet.p99Ms };
       if (options.rescanRows > 0) {
         // Phase 5 again with this deployment: the re-scan rows go to the bulk-only worker.
-        console.log(`6/8 re-scan of ${options.rescanRows} rows again with the split workers, conveyor stations beside it...`);
+        phase(`6/8 re-scan of ${options.rescanRows} rows again with the split workers, conveyor stations beside it...`);
         result.rescanSplitWorkers = await rescanPhase(splitQuiet.p99Ms);
       }
     }
@@ -392,7 +421,7 @@ async function main(options: BenchOptions): Promise<void> {
       } else {
         const otherCores = cores.slice(0, Math.ceil(cores.length / 2));
         const workerCores = cores.slice(otherCores.length);
-        console.log(`7/8 limit and end to end with the worker alone on cores ${workerCores.join(',')}, everything else on ${otherCores.join(',')}...`);
+        phase(`7/8 limit and end to end with the worker alone on cores ${workerCores.join(',')}, everything else on ${otherCores.join(',')}...`);
         for (const worker of workers.splice(0)) await processes.stop(worker);
         for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, otherCores);
         const isolatedLimit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch }, workerCores);
@@ -421,13 +450,15 @@ async function main(options: BenchOptions): Promise<void> {
       } else {
         const fastCores = cores.slice(0, Math.ceil(cores.length / 2));
         const slowCores = cores.slice(fastCores.length);
-        console.log(`8/8 mixed-speed fleet: conveyor latency with a worker on cores ${fastCores.join(',')} alone, then beside a slow worker on cores ${slowCores.join(',')} (nice ${options.slowWorkerNiceness}, its cores busy)...`);
+        phase(`8/8 mixed-speed fleet: conveyor latency with a worker on cores ${fastCores.join(',')} alone, then beside a slow worker on cores ${slowCores.join(',')} (nice ${options.slowWorkerNiceness}, its cores busy)...`);
         for (const worker of workers.splice(0)) await processes.stop(worker);
         for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, fastCores);
         const fast = await startWorker('bench-fast-worker', fastCores.length, [], fastCores);
         workers.push(fast.worker);
         // The busy processes run in both runs: where the two halves are SMT siblings they slow the fast worker's cores too.
-        const burners = slowCores.map((core) => spawn('taskset', ['--cpu-list', String(core), process.execPath, '-e', 'for (;;);'], { stdio: 'ignore' }));
+        // Each busy process spins in 100 ms slices and exits once the bench is gone (its parent changes).
+        const spin = `const parent = ${process.pid}; for (;;) { const until = Date.now() + 100; while (Date.now() < until); if (process.ppid !== parent) process.exit(); }`;
+        burners.push(...slowCores.map((core) => spawn('taskset', ['--cpu-list', String(core), process.execPath, '-e', spin], { stdio: 'ignore' })));
         try {
           const alone = await latencyPhase(false);
           const slow = await startWorker('bench-slow-worker', slowCores.length, ['--niceness', String(options.slowWorkerNiceness)], slowCores);
@@ -441,16 +472,16 @@ async function main(options: BenchOptions): Promise<void> {
           }
           result.mixedFleet = { fastCores, slowCores, slowWorkerNiceness: options.slowWorkerNiceness, alone, fleet, p99Ratio: fleet.p99Ms / alone.p99Ms, serviceEstimateMs: estimates };
         } finally {
-          for (const burner of burners) burner.kill('SIGKILL');
+          for (const burner of burners.splice(0)) burner.kill('SIGKILL');
         }
       }
     }
     printTable(result);
-    mkdirSync(options.out, { recursive: true });
-    const file = join(options.out, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    save(true);
     console.log(`\nwrote ${file}`);
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await processes.stopAll();
     await nats.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -514,6 +545,7 @@ ${iso.endToEndByReference ? `| the same, images sent by reference           | ${
 
 program.action(async (options: BenchOptions) => main(options));
 program.parseAsync(process.argv).catch((error: Error) => {
+  if (interruptedBy) return; // the signal handler stops everything and exits
   console.error(`bench: ${error.message}`);
   process.exit(1);
 });

@@ -17,6 +17,7 @@ process.on('message', (message) => {
   if (message === 'stop') stop.abort();
   if (message === 'go') go();
 });
+process.once('disconnect', () => process.exit(1)); // the bench is gone
 process.send!('ready');
 await Promise.race([started, new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }))]);
 // `stations` > 1: that many stations (ids <stationId>-1, -2, ...) on this one process, one merged result.
