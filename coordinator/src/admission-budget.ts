@@ -4,7 +4,7 @@
 //  2. conveyor reserve: bulk images together hold at most `capacity - realtimeReserve`, so conveyor images
 //     are still admitted however much bulk work is waiting;
 //  3. fair share: a station refused for lack of room claims room until it gets in (or `claimMs` passes
-//     without it coming back). While a claim stands, a station already holding bytes of the class may hold
+//     without it coming back, or withdraw() says it went away). While a claim stands, a station already holding bytes of the class may hold
 //     at most its share of them: bulk, the bulk limit / the stations holding or claiming bulk room;
 //     conveyor, the larger of the capacity / all stations holding or claiming room and the reserve / those
 //     holding or claiming conveyor room. Conveyor claims restrain both classes, bulk claims bulk images only;
@@ -88,6 +88,12 @@ export class FairShareBudget {
     this.heldOf[priority] += bytes;
     this.heldByStation[priority].set(station, this.heldBy(station, priority) + bytes);
     return { admitted: true };
+  }
+
+  /** The station is gone (its last stream closed): its claims end now rather than after claimMs. */
+  withdraw(station: string): void {
+    this.claims.realtime.delete(station);
+    this.claims.bulk.delete(station);
   }
 
   /** Gives back what one successful take() took. */

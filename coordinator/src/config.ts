@@ -24,7 +24,7 @@ export const CoordinatorConfigSchema = z.object({
   realtimeReserveFraction: z.number().min(0).max(0.9).default(0.25)
     .describe('share of maxBufferedBytes and of maxQueuedTasks that bulk images may not take, so conveyor images are still admitted while bulk work fills the coordinator'),
   fairShareClaimMs: z.number().int().min(0).default(60_000)
-    .describe('how long a station refused for lack of room (OVERLOADED) keeps its claim if it does not come back (longer than the agents\' retryMaxDelayMs); while a claim stands, stations holding more than their fair share of maxBufferedBytes get no more, and the room the refused image needs is kept for it; the claim ends when the station gets in'),
+    .describe('how long a station refused for lack of room (OVERLOADED) keeps its claim if it does not come back (longer than the agents\' retryMaxDelayMs); while a claim stands, stations holding more than their fair share of maxBufferedBytes get no more, and the room the refused image needs is kept for it; the claim ends when the station gets in, or when its last agent stream closes'),
   uploadIdleTimeoutMs: z.number().int().positive().default(30_000)
     .describe('an upload that gets no chunk for this long is dropped, its memory released, and answered UPLOAD_ABORTED (retryable: the agent resends)'),
   maxQueuedTasks: z.number().int().positive().default(10_000).describe('tasks waiting for a worker at most; beyond it agents get OVERLOADED'),

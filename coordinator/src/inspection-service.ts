@@ -33,7 +33,7 @@ export interface InspectionServiceOptions {
   maxBufferedBytes: number;
   /** Share of maxBufferedBytes bulk images may not take (kept for conveyor images). */
   realtimeReserveFraction: number;
-  /** How long a station refused for lack of room keeps its claim on room if it does not come back (admission-budget.ts). */
+  /** How long a station refused for lack of room keeps its claim on room if it does not come back and keeps a stream open (admission-budget.ts). */
   fairShareClaimMs: number;
   /** Model used when the agent leaves modelName empty. */
   defaultModel: string;
@@ -84,6 +84,8 @@ export class InspectionService {
   private readonly budget: FairShareBudget;
   private accepting = true;
   private readonly sessions = new Set<InspectionSession>();
+  /** Open streams per station that sent a header on them: when a station's last one closes, its claims on room end. */
+  private readonly streamsOfStation = new Map<string, number>();
 
   constructor(readonly options: InspectionServiceOptions) {
     this.budget = new FairShareBudget(options.maxBufferedBytes, {
@@ -98,10 +100,25 @@ export class InspectionService {
     return session;
   }
 
+  /** @internal A session saw its first header from `station`. */
+  stationStreamOpened(station: string): void {
+    this.streamsOfStation.set(station, (this.streamsOfStation.get(station) ?? 0) + 1);
+  }
+
   /** @internal */
-  sessionClosed(session: InspectionSession): void {
+  sessionClosed(session: InspectionSession, stations: Iterable<string>): void {
     this.sessions.delete(session);
     this.options.metrics.agentStreams.set(this.sessions.size);
+    for (const station of stations) {
+      const left = (this.streamsOfStation.get(station) ?? 1) - 1;
+      if (left > 0) {
+        this.streamsOfStation.set(station, left);
+        continue;
+      }
+      // A station that went away no longer waits for room (otherwise its claim would stand for fairShareClaimMs).
+      this.streamsOfStation.delete(station);
+      this.budget.withdraw(station);
+    }
   }
 
   /** The pieces of image bytes held for uploads still arriving (tests check what tiny chunks cost). */
@@ -246,6 +263,8 @@ export class InspectionSession {
   private readonly uploads = new Map<string, Upload>();
   /** Keys already answered on this stream whose remaining chunks are discarded. */
   private readonly discarding = new Set<string>();
+  /** Stations that sent a valid header on this stream. */
+  private readonly stations = new Set<string>();
   private closed = false;
 
   constructor(private readonly service: InspectionService, private readonly peer: string, private readonly sink: ResponseSink) {}
@@ -267,7 +286,7 @@ export class InspectionSession {
     this.service.options.metrics.uploadsInProgress.dec(this.uploads.size);
     if (this.uploads.size) this.service.options.logger.info({ peer: this.peer, incomplete: this.uploads.size }, 'agent stream closed with incomplete uploads');
     this.uploads.clear();
-    this.service.sessionClosed(this);
+    this.service.sessionClosed(this, this.stations);
   }
 
   private send(message: InspectResponse): void {
@@ -296,6 +315,10 @@ export class InspectionSession {
     }
     const header = checked.header;
     metrics.imagesReceived.inc({ station: header.stationId });
+    if (!this.stations.has(header.stationId)) {
+      this.stations.add(header.stationId);
+      this.service.stationStreamOpened(header.stationId);
+    }
     if (this.uploads.has(key)) {
       this.reject(header, 'PROTOCOL_VIOLATION', `a second header for ${key} arrived before its last chunk`);
       return;

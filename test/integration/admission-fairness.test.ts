@@ -104,6 +104,25 @@ describe('admission: fair shares of the coordinator\'s memory budget', { timeout
     await until(async () => await metric('quicksilver_coordinator_buffered_bytes', {}) === 0, 10_000, 'the closed stream\'s uploads to be released');
   });
 
+  it('ends the claim of a refused station whose stream closed, so the others need not wait out fairShareClaimMs', async () => {
+    const hogSession = openSession();
+    const goneSession = openSession();
+    const hog = Array.from({ length: IMAGES_IN_BUDGET }, () => headerFor('hog-2'));
+    for (const header of hog) assert.equal(await hold(hogSession, header), 'held');
+    assert.notEqual(await hold(goneSession, headerFor('gone')), 'held', 'refused: it claims room');
+    const streams = await metric('quicksilver_coordinator_agent_streams', {});
+    goneSession.close();
+    await until(async () => await metric('quicksilver_coordinator_agent_streams', {}) === streams - 1, 10_000, 'the closed stream to end at the coordinator');
+
+    const done = await finish(hogSession, hog[0]!);
+    assert.ok(done.verdict, `verdict (got ${JSON.stringify(done.rejection)})`);
+    // With the claim standing (60 s by default) the hog, holding 7 of a share of 4, would be refused here.
+    assert.equal(await hold(hogSession, headerFor('hog-2')), 'held', 'the station that went away claims nothing');
+    assert.equal(await metric('quicksilver_coordinator_admission_refusals_total', { station: 'hog-2', rule: 'station_share' }), 0);
+    hogSession.close();
+    await until(async () => await metric('quicksilver_coordinator_buffered_bytes', {}) === 0, 10_000, 'the closed stream\'s uploads to be released');
+  });
+
   it('keeps the conveyor\'s reserve from bulk images, so a conveyor image gets in while bulk work fills the rest', async () => {
     const bulkSession = openSession();
     const conveyorSession = openSession();

@@ -56,6 +56,18 @@ describe('FairShareBudget', { timeout: 5000 }, () => {
     assert.equal(ruleOf(budget.take('hog', 'realtime', 10)), 'admitted');
   });
 
+  it('ends the claims of a station that went away at once', () => {
+    const budget = new FairShareBudget(100, { realtimeReserve: 0, claimMs: 60_000, now: () => 0 });
+    for (let i = 0; i < 10; i++) budget.take('hog', 'realtime', 10);
+    assert.equal(ruleOf(budget.take('gone', 'realtime', 10)), 'budget');
+    assert.equal(ruleOf(budget.take('gone', 'bulk', 10)), 'budget');
+    budget.give('hog', 'realtime', 10);
+    assert.equal(ruleOf(budget.take('hog', 'realtime', 10)), 'station_share', 'the claim stands');
+    budget.withdraw('gone');
+    assert.equal(budget.sharingStations(), 1);
+    assert.equal(ruleOf(budget.take('hog', 'realtime', 10)), 'admitted', 'no claim left: work-conserving again');
+  });
+
   it('keeps room for a waiting image larger than a share: smaller ones from a busy station do not crowd it out', () => {
     const budget = new FairShareBudget(1000, { realtimeReserve: 0, claimMs: 60_000, now: () => 0 });
     for (let i = 0; i < 10; i++) budget.take('small', 'realtime', 100);
