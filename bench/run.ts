@@ -245,6 +245,11 @@ async function main(options: BenchOptions): Promise<void> {
       workers.push(started.worker);
     }
 
+    /** Before a phase on pinned cores: stops the workers running and pins the coordinator, nats-server and the bench (stations) to `cores`. */
+    const stopWorkersAndPinOthers = async (cores: number[]) => {
+      for (const worker of workers.splice(0)) await processes.stop(worker);
+      for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, cores);
+    };
     const coordinatorMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     /**
      * Two bulk stations (one load-generator process) keep `credit` images in flight each through the coordinator until `options.total` verdicts;
@@ -414,16 +419,14 @@ async function main(options: BenchOptions): Promise<void> {
       // coordinator, nats-server and the stations share the other half. The limit is measured again on
       // the worker's cores, so the ratio is the worker host's throughput through Quicksilver against
       // what its cores do in one process: the distributed path's cost where the worker runs.
-      const cores = allowedCores();
-      if (cores.length < 2 || !tasksetAvailable()) {
-        console.log('7/8 isolated worker: skipped (needs 2 or more cores and util-linux taskset)');
-        result.isolatedWorker = { skipped: 'needs 2 or more cores and util-linux taskset' };
+      const halves = halvesOfCores();
+      if (!halves) {
+        console.log(`7/8 isolated worker: skipped (${CORES_NOT_SPLIT})`);
+        result.isolatedWorker = { skipped: CORES_NOT_SPLIT };
       } else {
-        const otherCores = cores.slice(0, Math.ceil(cores.length / 2));
-        const workerCores = cores.slice(otherCores.length);
+        const [otherCores, workerCores] = halves;
         phase(`7/8 limit and end to end with the worker alone on cores ${workerCores.join(',')}, everything else on ${otherCores.join(',')}...`);
-        for (const worker of workers.splice(0)) await processes.stop(worker);
-        for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, otherCores);
+        await stopWorkersAndPinOthers(otherCores);
         const isolatedLimit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch }, workerCores);
         const isolated = await startWorker('bench-isolated-worker', workerCores.length, [], workerCores);
         const isolatedE2e = await saturate([isolated.metricsUrl], 4 * options.maxBatch);
@@ -441,18 +444,15 @@ async function main(options: BenchOptions): Promise<void> {
       // a conveyor's trickle to the worker expected to answer first, not in turns. The fast worker gets half
       // the cores; the slow one the other half, niced, beside one busy process per core at niceness 0 (a host
       // busy with other work), so it gets ~1/10 of them; those busy processes run while the fast worker is measured
-      // alone too. Coordinator, nats-server and stations share the fast
-      // worker's cores (at a trickle they need little).
-      const cores = allowedCores();
-      if (cores.length < 2 || !tasksetAvailable()) {
-        console.log('8/8 mixed-speed fleet: skipped (needs 2 or more cores and util-linux taskset)');
-        result.mixedFleet = { skipped: 'needs 2 or more cores and util-linux taskset' };
+      // alone too. Coordinator, nats-server and stations share the fast worker's cores (at a trickle they need little).
+      const halves = halvesOfCores();
+      if (!halves) {
+        console.log(`8/8 mixed-speed fleet: skipped (${CORES_NOT_SPLIT})`);
+        result.mixedFleet = { skipped: CORES_NOT_SPLIT };
       } else {
-        const fastCores = cores.slice(0, Math.ceil(cores.length / 2));
-        const slowCores = cores.slice(fastCores.length);
+        const [fastCores, slowCores] = halves;
         phase(`8/8 mixed-speed fleet: conveyor latency with a worker on cores ${fastCores.join(',')} alone, then beside a slow worker on cores ${slowCores.join(',')} (nice ${options.slowWorkerNiceness}, its cores busy)...`);
-        for (const worker of workers.splice(0)) await processes.stop(worker);
-        for (const pid of [coordinator.child.pid, nats.pid, process.pid]) pinProcess(pid!, fastCores);
+        await stopWorkersAndPinOthers(fastCores);
         const fast = await startWorker('bench-fast-worker', fastCores.length, [], fastCores);
         workers.push(fast.worker);
         // The busy processes run in both runs: where the two halves are SMT siblings they slow the fast worker's cores too.
@@ -486,6 +486,16 @@ async function main(options: BenchOptions): Promise<void> {
     await nats.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const CORES_NOT_SPLIT = 'needs 2 or more cores and util-linux taskset';
+
+/** This process's cores in two halves (the first for the coordinator, nats-server and stations); undefined where they cannot be pinned apart. */
+function halvesOfCores(): [number[], number[]] | undefined {
+  const cores = allowedCores();
+  if (cores.length < 2 || !tasksetAvailable()) return undefined;
+  const first = cores.slice(0, Math.ceil(cores.length / 2));
+  return [first, cores.slice(first.length)];
 }
 
 const bulkWorkerPriority = (options: BenchOptions) => (options.bulkIdle ? 'under SCHED_IDLE' : `at nice ${options.bulkNiceness}`);
