@@ -171,6 +171,8 @@ async function main(options: BenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'quicksilver-bench-'));
   const processes = new LocalProcesses(join(dir, 'logs'));
   const nats = new NatsServerProcess(join(dir, 'nats'));
+  // The cores this run may use, read before phase 7 pins the bench itself to half of them.
+  const machineCores = allowedCores();
   const result: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
@@ -419,7 +421,7 @@ async function main(options: BenchOptions): Promise<void> {
       // coordinator, nats-server and the stations share the other half. The limit is measured again on
       // the worker's cores, so the ratio is the worker host's throughput through Quicksilver against
       // what its cores do in one process: the distributed path's cost where the worker runs.
-      const halves = halvesOfCores();
+      const halves = halvesOfCores(machineCores);
       if (!halves) {
         console.log(`7/8 isolated worker: skipped (${CORES_NOT_SPLIT})`);
         result.isolatedWorker = { skipped: CORES_NOT_SPLIT };
@@ -445,7 +447,7 @@ async function main(options: BenchOptions): Promise<void> {
       // the cores; the slow one the other half, niced, beside one busy process per core at niceness 0 (a host
       // busy with other work), so it gets ~1/10 of them; those busy processes run while the fast worker is measured
       // alone too. Coordinator, nats-server and stations share the fast worker's cores (at a trickle they need little).
-      const halves = halvesOfCores();
+      const halves = halvesOfCores(machineCores);
       if (!halves) {
         console.log(`8/8 mixed-speed fleet: skipped (${CORES_NOT_SPLIT})`);
         result.mixedFleet = { skipped: CORES_NOT_SPLIT };
@@ -490,9 +492,8 @@ async function main(options: BenchOptions): Promise<void> {
 
 const CORES_NOT_SPLIT = 'needs 2 or more cores and util-linux taskset';
 
-/** This process's cores in two halves (the first for the coordinator, nats-server and stations); undefined where they cannot be pinned apart. */
-function halvesOfCores(): [number[], number[]] | undefined {
-  const cores = allowedCores();
+/** `cores` in two halves (the first for the coordinator, nats-server and stations); undefined where they cannot be pinned apart. */
+function halvesOfCores(cores: number[]): [number[], number[]] | undefined {
   if (cores.length < 2 || !tasksetAvailable()) return undefined;
   const first = cores.slice(0, Math.ceil(cores.length / 2));
   return [first, cores.slice(first.length)];
