@@ -431,6 +431,7 @@ async function main(options: BenchOptions): Promise<void> {
         await stopWorkersAndPinOthers(otherCores);
         const isolatedLimit = await measureLimitInChild(imagesDir, { ...limitOptions, maxBatchSize: options.maxBatch }, workerCores);
         const isolated = await startWorker('bench-isolated-worker', workerCores.length, [], workerCores);
+        workers.push(isolated.worker);
         const isolatedE2e = await saturate([isolated.metricsUrl], 4 * options.maxBatch);
         const isolatedByReference = await saturate([isolated.metricsUrl], 4 * options.maxBatch, imagesDir);
         result.isolatedWorker = {
