@@ -4,10 +4,11 @@
 //  2. conveyor reserve: bulk images together hold at most `capacity - realtimeReserve`, so conveyor images
 //     are still admitted however much bulk work is waiting;
 //  3. fair share: a station refused for lack of room claims room until it gets in (or `claimMs` passes
-//     without it coming back, or withdraw() says it went away). While a claim stands, a station already holding bytes of the class may hold
-//     at most its share of them: bulk, the bulk limit / the stations holding or claiming bulk room;
-//     conveyor, the larger of the capacity / all stations holding or claiming room and the reserve / those
-//     holding or claiming conveyor room. Conveyor claims restrain both classes, bulk claims bulk images only;
+//     without it coming back, or withdraw() says it went away). While a claim stands, a station already
+//     holding bytes of the class may hold at most its share of them: bulk, the bulk limit / the stations
+//     holding or claiming bulk room; conveyor, the larger of the capacity / all stations holding or claiming
+//     room and the reserve / those holding or claiming conveyor room. Conveyor claims restrain both
+//     classes, bulk claims bulk images only;
 //  4. room for a waiting image: nor may such a station take the room that a claiming station holding
 //     nothing needs for its refused image, so an image larger than a share is not crowded out by smaller ones.
 // With no claim standing, rules 1 and 2 alone apply (work-conserving: a station alone may fill the budget),
