@@ -51,6 +51,15 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
   });
 
   /** Submits one task, answers it from the worker it went to after `answerMs[worker]` of the fake clock; returns that worker. */
+  /** A dispatcher on a test clock with these workers registered, each with a channel that records what it was sent. */
+  const clockedFleet = <Id extends string>(workers: Record<Id, WorkerInfo>, overrides: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}) => {
+    const clock = { now: 1000 };
+    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000, ...overrides });
+    const channels = Object.fromEntries(Object.keys(workers).map((id) => [id, new RecordingChannel()])) as Record<Id, RecordingChannel>;
+    for (const id of Object.keys(workers) as Id[]) dispatcher.registerWorker(workers[id], channels[id]);
+    return { clock, dispatcher, channels };
+  };
+
   const sendOne = async (dispatcher: Dispatcher, channels: Record<string, RecordingChannel>, answerMs: Record<string, number>, clock: { now: number }) => {
     const before = Object.fromEntries(Object.entries(channels).map(([id, channel]) => [id, channel.sent.length]));
     const result = dispatcher.submit(task());
@@ -63,11 +72,7 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
   };
 
   it('sends a trickle of conveyor images to the worker expected to answer first, and tries a slow one again later', async () => {
-    const clock = { now: 1000 };
-    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000 });
-    const channels = { fast: new RecordingChannel(), slow: new RecordingChannel() };
-    dispatcher.registerWorker(worker('fast', 8), channels.fast);
-    dispatcher.registerWorker(worker('slow', 8), channels.slow);
+    const { clock, dispatcher, channels } = clockedFleet({ fast: worker('fast', 8), slow: worker('slow', 8) });
     const answerMs = { fast: 40, slow: 400 };
     /** One image every 2 s. */
     const trickle = async (images: number) => {
@@ -92,11 +97,7 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
   });
 
   it('spreads a burst over workers of different speeds by expected answer time, within each one\'s credit', async () => {
-    const clock = { now: 1000 };
-    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000 });
-    const channels = { fast: new RecordingChannel(), slow: new RecordingChannel() };
-    dispatcher.registerWorker(worker('fast', 12), channels.fast);
-    dispatcher.registerWorker(worker('slow', 12), channels.slow);
+    const { clock, dispatcher, channels } = clockedFleet({ fast: worker('fast', 12), slow: worker('slow', 12) });
     const answerMs = { fast: 50, slow: 200 };
     assert.deepEqual([await sendOne(dispatcher, channels, answerMs, clock), await sendOne(dispatcher, channels, answerMs, clock)], ['fast', 'slow']);
     const before = { fast: channels.fast.sent.length, slow: channels.slow.sent.length };
@@ -112,11 +113,7 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
   });
 
   it('passes over a worker whose tasks go unanswered (a hung worker that still sends heartbeats)', async () => {
-    const clock = { now: 1000 };
-    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000 });
-    const channels = { ok: new RecordingChannel(), stuck: new RecordingChannel() };
-    dispatcher.registerWorker(worker('ok', 8), channels.ok);
-    dispatcher.registerWorker(worker('stuck', 8), channels.stuck);
+    const { clock, dispatcher, channels } = clockedFleet({ ok: worker('ok', 8), stuck: worker('stuck', 8) });
     assert.deepEqual([await sendOne(dispatcher, channels, { ok: 100, stuck: 100 }, clock), await sendOne(dispatcher, channels, { ok: 100, stuck: 100 }, clock)], ['ok', 'stuck']);
     // From now on the stuck worker answers nothing; ok answers each image of a 2 s trickle in 100 ms.
     const held: Promise<unknown>[] = [];
@@ -143,11 +140,7 @@ describe('Dispatcher', { timeout: 10_000 }, () => {
   });
 
   it('counts a worker\'s bulk tasks when placing a conveyor image', async () => {
-    const clock = { now: 1000 };
-    const dispatcher = newDispatcher({ now: () => clock.now, taskTimeoutMs: 600_000, bulkCreditShare: 0.7 });
-    const channels = { mixed: new RecordingChannel(), conveyor: new RecordingChannel() };
-    dispatcher.registerWorker(worker('mixed', 16), channels.mixed);
-    dispatcher.registerWorker(worker('conveyor', 16, ['m'], ['realtime']), channels.conveyor);
+    const { clock, dispatcher, channels } = clockedFleet({ mixed: worker('mixed', 16), conveyor: worker('conveyor', 16, ['m'], ['realtime']) }, { bulkCreditShare: 0.7 });
     assert.deepEqual([await sendOne(dispatcher, channels, { mixed: 95, conveyor: 100 }, clock), await sendOne(dispatcher, channels, { mixed: 95, conveyor: 100 }, clock)], ['mixed', 'conveyor']);
     const bulk = Array.from({ length: 11 }, () => dispatcher.submit(task('m', { priority: 'bulk', stationId: 'rescan' })));
     assert.equal(channels.mixed.sent.length, 12, 'the bulk tasks went to the only worker taking them');
