@@ -17,6 +17,12 @@ export interface Principal {
 }
 
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * A worker with `bulkProcess` runs its bulk work in a child process that registers as a worker of its own,
+ * `<worker id>` + this suffix, with the parent's credential: a worker's credential covers that id too.
+ */
+export const BULK_PROCESS_ID_SUFFIX = '-bulk';
 const TOKEN = z.string().min(16, 'tokens must be at least 16 characters');
 
 /** The token file: `{ "stations": { "<station id>": "<token>" }, "workers": { "<worker id>": "<token>" }, "curators": { "<curator id>": "<token>" } }`. */
@@ -97,9 +103,10 @@ export class AccessPolicy {
     return principal;
   }
 
-  /** Checks that what the caller claims (station id in a header, worker id in Register) is its own. */
+  /** Checks that what the caller claims (station id in a header, worker id in Register) is its own (a worker's: or its bulk process's). */
   authorize(principal: Principal, claimedId: string): void {
     if (principal.via === 'none' || principal.id === claimedId) return;
+    if (principal.role === 'worker' && claimedId === `${principal.id}${BULK_PROCESS_ID_SUFFIX}`) return;
     throw new AuthError('identity_mismatch', `${principal.role} '${principal.id}' may not act as ${principal.role} '${claimedId}'`);
   }
 

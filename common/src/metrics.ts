@@ -1,12 +1,15 @@
 // One prom-client Registry per process, created in main.ts and injected into components.
 // serveMetrics exposes it on /metrics (plus /healthz for simple probes).
 import { createServer, type Server } from 'node:http';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
 import type { Component } from './lifecycle.js';
 import type { Logger } from './logger.js';
 
 /** Latency buckets in seconds, from 1 ms to 2 min (conveyor verdicts are expected in well under 5 s). */
 export const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** A registry's metrics as JSON (`getMetricsAsJSON()`), e.g. sent by a child process. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 export function createRegistry(processName: string): Registry {
   const registry = new Registry();
@@ -25,9 +28,24 @@ export class MetricsServer implements Component {
 
   constructor(
     private readonly registry: Registry,
-    /** isReady: true = ready; false, or the reason as a string = /readyz answers 503 (with the reason). */
-    private readonly options: { host: string; port: number; logger: Logger; isReady?: () => boolean | string },
+    /**
+     * isReady: true = ready; false, or the reason as a string = /readyz answers 503 (with the reason).
+     * childMetrics: metrics of child processes served with this registry's (their series must differ by label, e.g. `process`).
+     */
+    private readonly options: {
+      host: string; port: number; logger: Logger; isReady?: () => boolean | string;
+      childMetrics?: () => Promise<MetricsJson[]>;
+    },
   ) {}
+
+  private async exposition(): Promise<string> {
+    if (!this.options.childMetrics) return this.registry.metrics();
+    const [own, children] = await Promise.all([this.registry.getMetricsAsJSON(), this.options.childMetrics()]);
+    if (children.length === 0) return this.registry.metrics();
+    // Series of different processes differ by label and pass through a sum unchanged; the metrics' own
+    // aggregators would drop or merge some (process_start_time_seconds: 'omit').
+    return AggregatorRegistry.aggregate([own, ...children].map((metrics) => metrics.map((metric) => ({ ...metric, aggregator: 'sum' })))).metrics();
+  }
 
   get port(): number {
     return this.boundPort;
@@ -36,7 +54,7 @@ export class MetricsServer implements Component {
   async start(): Promise<void> {
     const server = createServer((req, res) => {
       if (req.url === '/metrics') {
-        this.registry.metrics().then(
+        this.exposition().then(
           (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
           (error: Error) => res.writeHead(500).end(error.message),
         );

@@ -1,5 +1,6 @@
 // Wires a worker: inference engine (models, providers, batching) -> coordinator link; health and
 // /metrics served beside. Ready (health SERVING) only once the models are warm and the link is registered.
+// With bulkProcess it takes realtime work only and runs a bulk-only worker in a child (bulk-process.ts).
 import { Gauge, type Registry } from 'prom-client';
 import { GrpcServer } from '../../common/src/adapters/grpc-server.js';
 import { serverCredentials } from '../../common/src/adapters/grpc-security.js';
@@ -7,6 +8,7 @@ import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import { MetricsServer } from '../../common/src/metrics.js';
 import { CoordinatorLink } from './adapters/coordinator-link.js';
+import { BulkProcess, splitForBulkProcess } from './bulk-process.js';
 import { resolveDecodeConcurrency, type WorkerConfig } from './config.js';
 import { idleProcess, niceProcess } from './cpu-priority.js';
 import { ImageBufferPool } from './image-buffer-pool.js';
@@ -25,8 +27,15 @@ export class Worker implements Component {
   private rescan: RescanRunner | undefined;
   private started = false;
   private modelPoll: NodeJS.Timeout | undefined;
+  private readonly config: WorkerConfig;
+  /** With bulkProcess: the child that takes this worker's bulk work. */
+  readonly bulkProcess: BulkProcess | undefined;
 
-  constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
+  constructor(configured: WorkerConfig, private readonly logger: Logger, private readonly registry: Registry) {
+    const split = splitForBulkProcess(configured);
+    const config = split?.realtime ?? configured;
+    this.config = config;
+    this.bulkProcess = split && new BulkProcess({ config: split.bulk, logger: logger.child({ component: 'bulk-process' }), registry });
     // Image bytes are read or assembled into pooled buffers, handed back once decoded.
     this.imageBuffers = new ImageBufferPool({ maxIdleBytes: config.imageBufferPoolBytes, registry });
     this.engine = new InferenceEngine({
@@ -46,6 +55,7 @@ export class Worker implements Component {
     });
     this.metricsServer = new MetricsServer(registry, {
       host: config.metricsHost, port: config.metricsPort, logger, isReady: () => this.readiness,
+      childMetrics: this.bulkProcess && (() => this.bulkProcess!.metrics()),
     });
   }
 
@@ -77,6 +87,11 @@ export class Worker implements Component {
       } else {
         this.logger.info('worker threads run under SCHED_IDLE');
       }
+    }
+    if (this.bulkProcess) {
+      // First, so a child that cannot start fails this start before anything else runs.
+      await this.bulkProcess.start();
+      this.logger.info({ pid: this.bulkProcess.pid }, 'bulk work runs in the bulk process (SCHED_IDLE); this process takes realtime work only');
     }
     await this.metricsServer.start();
     await this.health.start();
@@ -131,7 +146,7 @@ export class Worker implements Component {
     this.health.setServing(false);
     // The link's stop() sends the draining heartbeat at once (before its first await), so the coordinator sends
     // no new conveyor task while a slow re-scan row finishes; link and re-scan then drain under the one grace.
-    await Promise.all([this.link?.stop(signal), this.rescan?.stop(signal)]);
+    await Promise.all([this.link?.stop(signal), this.rescan?.stop(signal), this.bulkProcess?.stop(signal)]);
     await this.engine.stop(signal);
     await this.health.stop(signal);
     await this.metricsServer.stop();

@@ -32,6 +32,20 @@ describe('AccessPolicy', { timeout: 5000 }, () => {
     assert.throws(() => policy.authorize(s1, 's2'), refusal('identity_mismatch', 'PERMISSION_DENIED'));
   });
 
+  it('lets a worker\'s credential register its bulk process (<id>-bulk) too, and nothing else', () => {
+    const policy = new AccessPolicy({ tokens, clientCertificates: true });
+    const w1 = policy.authenticate('worker', { authorization: 'Bearer worker-one-token-0123456789' });
+    policy.authorize(w1, 'w1');
+    policy.authorize(w1, 'w1-bulk');
+    for (const other of ['w1-bulk-bulk', 'w2-bulk', 'w1-bulkx', 'w1bulk']) {
+      assert.throws(() => policy.authorize(w1, other), refusal('identity_mismatch', 'PERMISSION_DENIED'), other);
+    }
+    const s1 = policy.authenticate('station', { authorization: 'Bearer station-one-token-0123456789' });
+    assert.throws(() => policy.authorize(s1, 's1-bulk'), refusal('identity_mismatch', 'PERMISSION_DENIED'));
+    const certified = policy.authenticate('worker', { certificateCn: 'worker:gpu-a' });
+    policy.authorize(certified, 'gpu-a-bulk');
+  });
+
   it('knows curators (feedback) by token or certificate, and keeps them out of the station and worker roles', () => {
     const policy = new AccessPolicy({ tokens, clientCertificates: true });
     const c1 = policy.authenticate('curator', { authorization: 'Bearer curator-one-token-0123456789' });

@@ -1,0 +1,172 @@
+// A worker's bulk work in a child process (config `bulkProcess`): the child is a bulk-only worker under
+// SCHED_IDLE that registers as `<workerId>-bulk`, and this process takes conveyor images only. The OS then
+// gives a conveyor sheet's decode the cores first, which one process cannot do: its libvips and libuv
+// threads serve both lanes (docs/performance.md). The child runs as long as this component, is restarted
+// with a backoff when it exits, and stops when this process goes away (its IPC channel closes).
+// IPC (JSON): parent -> child `start` / `metrics` / `stop`; child -> parent `started` / `failed` / `metrics`.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Counter, type Registry } from 'prom-client';
+import { BULK_PROCESS_ID_SUFFIX } from '../../common/src/access-control.js';
+import { QuicksilverError } from '../../common/src/errors.js';
+import type { Component } from '../../common/src/lifecycle.js';
+import type { Logger } from '../../common/src/logger.js';
+import type { MetricsJson } from '../../common/src/metrics.js';
+import { SERVICE_NODE_FLAGS } from '../../common/src/node-flags.js';
+import type { WorkerConfig } from './config.js';
+
+export type ToBulkProcess = { kind: 'start'; config: WorkerConfig } | { kind: 'metrics'; id: number } | { kind: 'stop'; graceMs: number };
+export type FromBulkProcess = { kind: 'started' } | { kind: 'failed'; message: string } | { kind: 'metrics'; id: number; metrics: MetricsJson };
+
+/** The `process` label of the child's metrics (this process's is `gpu-worker`). */
+export const BULK_PROCESS_METRICS_NAME = 'gpu-worker-bulk';
+const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A child that ran this long before it exited is restarted after the shortest delay again. */
+const STABLE_RUN_MS = 60_000;
+const METRICS_TIMEOUT_MS = 2000;
+
+/**
+ * With `bulkProcess`: this process's config (realtime only) and the child's (bulk only, SCHED_IDLE, its own
+ * worker id, metrics and health on loopback ports of its own that nothing needs to reach); else undefined.
+ */
+export function splitForBulkProcess(config: WorkerConfig): { realtime: WorkerConfig; bulk: WorkerConfig } | undefined {
+  if (!config.bulkProcess) return undefined;
+  if (!config.priorities.includes('realtime') || !config.priorities.includes('bulk')) {
+    throw new QuicksilverError('CONFIG_INVALID', `bulkProcess: the worker must take both classes (priorities realtime,bulk), not ${config.priorities.join(',')}: it keeps realtime and runs bulk in its child`);
+  }
+  const bulkId = `${config.workerId}${BULK_PROCESS_ID_SUFFIX}`;
+  if (!WORKER_ID.test(bulkId)) {
+    throw new QuicksilverError('CONFIG_INVALID', `bulkProcess: the bulk process's worker id ${bulkId} is over 128 characters; shorten workerId`);
+  }
+  return {
+    realtime: { ...config, bulkProcess: false, priorities: ['realtime'] },
+    bulk: {
+      ...config, bulkProcess: false, priorities: ['bulk'], workerId: bulkId, idleScheduling: true,
+      healthAddress: '127.0.0.1:0', metricsHost: '127.0.0.1', metricsPort: 0,
+    },
+  };
+}
+
+export class BulkProcess implements Component {
+  readonly name = 'bulk-process';
+  private child: ChildProcess | undefined;
+  private running = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private failuresInARow = 0;
+  private everStarted = false;
+  private nextMetricsId = 0;
+  private readonly metricsWaiting = new Map<number, (metrics: MetricsJson | undefined) => void>();
+  private readonly restarts: Counter;
+
+  constructor(private readonly options: {
+    /** The child's config (splitForBulkProcess). */
+    config: WorkerConfig;
+    logger: Logger;
+    registry: Registry;
+    /** Longest pause before a restart (doubling from 1 s). */
+    restartMaxDelayMs?: number;
+  }) {
+    this.restarts = new Counter({
+      name: 'quicksilver_worker_bulk_process_restarts_total', help: 'Times the bulk process (bulkProcess) exited and was started again',
+      registers: [options.registry],
+    });
+  }
+
+  /** The child's process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts the child and waits until its worker has started (models warm); throws with the child's reason when it cannot. */
+  async start(): Promise<void> {
+    this.running = true;
+    try {
+      await this.launch();
+      this.everStarted = true;
+    } catch (error) {
+      this.running = false;
+      throw error;
+    }
+  }
+
+  private launch(): Promise<void> {
+    const entry = fileURLToPath(new URL('./bulk-process-entry.js', import.meta.url));
+    const child = fork(entry, [], { execArgv: [...SERVICE_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    this.child = child;
+    const launchedAt = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      child.on('message', (message: FromBulkProcess) => {
+        if (message.kind === 'metrics') {
+          this.metricsWaiting.get(message.id)?.(message.metrics);
+        } else if (!started) {
+          started = true;
+          if (message.kind === 'started') resolve();
+          else reject(new QuicksilverError('INTERNAL', `the bulk process (bulkProcess) could not start: ${message.message}`));
+        }
+      });
+      child.once('exit', (code, signal) => {
+        if (this.child === child) this.child = undefined;
+        for (const answer of this.metricsWaiting.values()) answer(undefined);
+        if (!started) {
+          started = true;
+          reject(new QuicksilverError('INTERNAL', `the bulk process (bulkProcess) exited before it started (code ${code}, signal ${signal})`));
+        }
+        // Once start() has returned, every exit while running (a crash, or a refused restart) schedules the next try.
+        if (!this.running || !this.everStarted) return;
+        const ranMs = Date.now() - launchedAt;
+        this.options.logger.error({ code, signal, ranMs }, 'bulk process exited; starting it again (the coordinator gives its tasks to other workers)');
+        if (ranMs >= STABLE_RUN_MS) this.failuresInARow = 0;
+        this.scheduleRestart();
+      });
+      child.send({ kind: 'start', config: this.options.config } satisfies ToBulkProcess);
+    });
+  }
+
+  private scheduleRestart(): void {
+    const delayMs = Math.min(1000 * 2 ** this.failuresInARow, this.options.restartMaxDelayMs ?? 30_000);
+    this.failuresInARow++;
+    this.restartTimer = setTimeout(() => {
+      if (!this.running) return;
+      this.restarts.inc();
+      // A refused start ends in the child's exit, which schedules the next try.
+      this.launch().then(
+        () => this.options.logger.info({ pid: this.pid }, 'bulk process started again'),
+        (error: Error) => this.options.logger.error({ err: error.message }, 'bulk process failed to start again'),
+      );
+    }, delayMs);
+  }
+
+  /** The child's metrics as JSON ([] while it is not running or does not answer in time). */
+  async metrics(): Promise<MetricsJson[]> {
+    const child = this.child;
+    if (!child?.connected) return [];
+    const id = this.nextMetricsId++;
+    const metrics = await new Promise<MetricsJson | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), METRICS_TIMEOUT_MS);
+      this.metricsWaiting.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      child.send({ kind: 'metrics', id } satisfies ToBulkProcess, (error) => { if (error) resolve(undefined); });
+    });
+    this.metricsWaiting.delete(id);
+    return metrics ? [metrics] : [];
+  }
+
+  /** Asks the child to drain and stop (its own grace: shutdownGraceMs); kills it when `signal` aborts first. Idempotent. */
+  async stop(signal: AbortSignal): Promise<void> {
+    this.running = false;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const kill = () => child.kill('SIGKILL');
+    if (signal.aborted) kill();
+    else signal.addEventListener('abort', kill, { once: true });
+    if (child.connected) child.send({ kind: 'stop', graceMs: this.options.config.shutdownGraceMs } satisfies ToBulkProcess, () => {});
+    else kill();
+    await exited;
+    signal.removeEventListener('abort', kill);
+  }
+}
