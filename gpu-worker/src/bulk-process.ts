@@ -2,11 +2,12 @@
 // SCHED_IDLE that registers as `<workerId>-bulk`, and this process takes conveyor images only. The OS then
 // gives a conveyor sheet's decode the cores first, which one process cannot do: its libvips and libuv
 // threads serve both lanes (docs/performance.md). The child runs as long as this component, is restarted
-// with a backoff when it exits, and stops when this process goes away (its IPC channel closes).
+// with a backoff when it exits or cannot start (this process keeps serving the conveyor meanwhile, and
+// quicksilver_worker_bulk_process_up says 0), and stops when this process goes away (its IPC channel closes).
 // IPC (JSON): parent -> child `start` / `metrics` / `stop`; child -> parent `started` / `failed` / `metrics`.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { BULK_PROCESS_ID_SUFFIX } from '../../common/src/access-control.js';
 import { QuicksilverError } from '../../common/src/errors.js';
 import type { Component } from '../../common/src/lifecycle.js';
@@ -53,10 +54,10 @@ export class BulkProcess implements Component {
   private running = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private failuresInARow = 0;
-  private everStarted = false;
   private nextMetricsId = 0;
   private readonly metricsWaiting = new Map<number, (metrics: MetricsJson | undefined) => void>();
   private readonly restarts: Counter;
+  private readonly up: Gauge;
 
   constructor(private readonly options: {
     /** The child's config (splitForBulkProcess). */
@@ -70,6 +71,10 @@ export class BulkProcess implements Component {
       name: 'quicksilver_worker_bulk_process_restarts_total', help: 'Times the bulk process (bulkProcess) exited and was started again',
       registers: [options.registry],
     });
+    this.up = new Gauge({
+      name: 'quicksilver_worker_bulk_process_up', help: 'Whether the bulk process (bulkProcess) has started and runs (1) or not (0: bulk work goes to other workers)',
+      registers: [options.registry],
+    });
   }
 
   /** The child's process id while it runs. */
@@ -77,15 +82,16 @@ export class BulkProcess implements Component {
     return this.child?.pid;
   }
 
-  /** Starts the child and waits until its worker has started (models warm); throws with the child's reason when it cannot. */
+  /**
+   * Starts the child and waits until its worker has started (models warm). A child that cannot start is
+   * logged with its reason and tried again with a backoff, while this process serves the conveyor.
+   */
   async start(): Promise<void> {
     this.running = true;
     try {
       await this.launch();
-      this.everStarted = true;
     } catch (error) {
-      this.running = false;
-      throw error;
+      this.options.logger.error({ err: (error as Error).message }, 'bulk process could not start; trying again (bulk work goes to other workers meanwhile)');
     }
   }
 
@@ -95,27 +101,35 @@ export class BulkProcess implements Component {
     this.child = child;
     const launchedAt = Date.now();
     return new Promise<void>((resolve, reject) => {
-      let started = false;
+      /** The first answer (started or failed) or the exit settles the launch; `up` once the worker started. */
+      let settled = false;
+      let up = false;
       child.on('message', (message: FromBulkProcess) => {
         if (message.kind === 'metrics') {
           this.metricsWaiting.get(message.id)?.(message.metrics);
-        } else if (!started) {
-          started = true;
-          if (message.kind === 'started') resolve();
-          else reject(new QuicksilverError('INTERNAL', `the bulk process (bulkProcess) could not start: ${message.message}`));
+        } else if (!settled) {
+          settled = true;
+          if (message.kind === 'started') {
+            up = true;
+            this.up.set(1);
+            resolve();
+          } else {
+            reject(new QuicksilverError('INTERNAL', `the bulk process (bulkProcess) could not start: ${message.message}`));
+          }
         }
       });
       child.once('exit', (code, signal) => {
         if (this.child === child) this.child = undefined;
+        this.up.set(0);
         for (const answer of this.metricsWaiting.values()) answer(undefined);
-        if (!started) {
-          started = true;
+        if (!settled) {
+          settled = true;
           reject(new QuicksilverError('INTERNAL', `the bulk process (bulkProcess) exited before it started (code ${code}, signal ${signal})`));
         }
-        // Once start() has returned, every exit while running (a crash, or a refused restart) schedules the next try.
-        if (!this.running || !this.everStarted) return;
+        // Every exit while running (a crash, or a start refused: logged by whoever awaited the launch) schedules the next try.
+        if (!this.running) return;
         const ranMs = Date.now() - launchedAt;
-        this.options.logger.error({ code, signal, ranMs }, 'bulk process exited; starting it again (the coordinator gives its tasks to other workers)');
+        if (up) this.options.logger.error({ code, signal, ranMs }, 'bulk process exited; starting it again (the coordinator gives its tasks to other workers)');
         if (ranMs >= STABLE_RUN_MS) this.failuresInARow = 0;
         this.scheduleRestart();
       });

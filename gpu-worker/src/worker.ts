@@ -89,7 +89,7 @@ export class Worker implements Component {
       }
     }
     if (this.bulkProcess) {
-      // First, so a child that cannot start fails this start before anything else runs.
+      // First, so its models warm up before this process's; a child that cannot start is tried again, and does not stop this worker.
       await this.bulkProcess.start();
       this.logger.info({ pid: this.bulkProcess.pid }, 'bulk work runs in the bulk process (SCHED_IDLE); this process takes realtime work only');
     }

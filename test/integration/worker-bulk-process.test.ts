@@ -1,6 +1,7 @@
 // A worker with bulkProcess: it takes conveyor images itself and runs its bulk work in a child process
 // under SCHED_IDLE that registers as <id>-bulk (real gRPC, real decodes and model runs in both). The child's
-// metrics are served with the parent's, a killed child is started again, and stop() ends it.
+// metrics are served with the parent's, a killed child is started again, stop() ends it, and a child that
+// cannot start is tried again while the parent serves the conveyor.
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -73,6 +74,7 @@ describe('worker with a bulk process', { timeout: 180_000 }, () => {
     assert.match(body, /quicksilver_worker_info\{[^}]*worker="split"[^}]*process="gpu-worker"/);
     assert.match(body, /quicksilver_worker_info\{[^}]*worker="split-bulk"[^}]*process="gpu-worker-bulk"/);
     assert.match(body, /quicksilver_worker_bulk_process_restarts_total\{process="gpu-worker"\} 0/);
+    assert.match(body, /quicksilver_worker_bulk_process_up\{process="gpu-worker"\} 1/);
     // Every family of both (process_start_time_seconds too, which prom-client's own aggregation would drop), one header each.
     assert.match(body, /process_start_time_seconds\{process="gpu-worker"\} \d+/);
     assert.match(body, /process_start_time_seconds\{process="gpu-worker-bulk"\} \d+/);
@@ -95,7 +97,28 @@ describe('worker with a bulk process', { timeout: 180_000 }, () => {
     const childPid = worker.bulkProcess!.pid!;
     await worker.stop(AbortSignal.timeout(10_000));
     assert.equal(alive(childPid), false, 'the bulk process has exited');
-    await until(() => Object.keys(registered()).length === 0, 15_000, 'both to leave the coordinator');
+    await until(() => !('split' in registered()) && !('split-bulk' in registered()), 15_000, 'both to leave the coordinator');
+  });
+
+  it('serves the conveyor while its bulk process cannot start, and starts it once it can', async () => {
+    const path = process.env.PATH;
+    let second: Worker;
+    try {
+      // The child inherits this environment: without chrt it cannot put itself under SCHED_IDLE and refuses to start.
+      process.env.PATH = '/nonexistent';
+      second = await cluster.addWorker({ workerId: 'split2', bulkProcess: true });
+      assert.equal(second.bulkProcess!.pid, undefined, 'no bulk process runs');
+      assert.equal((await cluster.coordinator.dispatcher.submit(await task('realtime'))).workerId, 'split2');
+      assert.ok(!('split2-bulk' in registered()));
+      const body = await (await fetch(`http://127.0.0.1:${second.metricsServer.port}/metrics`)).text();
+      assert.match(body, /quicksilver_worker_bulk_process_up\{process="gpu-worker"\} 0/);
+    } finally {
+      process.env.PATH = path;
+    }
+    await until(() => 'split2-bulk' in registered(), 30_000, 'the bulk process to start once chrt is found');
+    assert.equal((await cluster.coordinator.dispatcher.submit(await task('bulk'))).workerId, 'split2-bulk');
+    const body = await (await fetch(`http://127.0.0.1:${second.metricsServer.port}/metrics`)).text();
+    assert.match(body, /quicksilver_worker_bulk_process_up\{process="gpu-worker"\} 1/);
   });
 
   it('refuses bulkProcess on a worker that does not take both classes, naming why', () => {
