@@ -146,7 +146,9 @@ export class BulkProcess implements Component {
       // A refused start ends in the child's exit, which schedules the next try.
       this.launch().then(
         () => this.options.logger.info({ pid: this.pid }, 'bulk process started again'),
-        (error: Error) => this.options.logger.error({ err: error.message }, 'bulk process failed to start again'),
+        (error: Error) => {
+          if (this.running) this.options.logger.error({ err: error.message }, 'bulk process failed to start again');
+        },
       );
     }, delayMs);
   }
