@@ -14,7 +14,7 @@
 //   4. coordinator memory while many small images pass through it;
 //   5. a whole-collection re-scan (bench/rescan-phase.ts): rows/s vs the limit, conveyor latency beside it;
 //   6. phases 3 and 5 again with a realtime worker beside a bulk-only worker under SCHED_IDLE (or at
-//      --bulk-niceness with --no-bulk-idle); then phase 3 with one worker that runs its bulk work in a child
+//      --bulk-niceness with --no-bulk-idle); then again with one worker that runs its bulk work in a child
 //      process under SCHED_IDLE (--bulk-process, the same split in one worker);
 //   7. separate hosts approximated: the limit and end to end (bytes, then by reference) again with the
 //      worker alone on half the cores (taskset) and the coordinator, nats-server and stations on the other half;
@@ -90,7 +90,7 @@ const program = new Command('bench')
   .addOption(new Option('--answer-cache-size <n>', 'coordinator answers kept for resends and verdicts kept for feedback joins (feedbackIndexSize): the per-image memory that grows, up to this bound; kept small so the memory phase shows everything else flat').argParser(parseWhole).default(2000))
   .addOption(new Option('--rescan-rows <n>', 'rows of each re-scan phase (0 = skip); 4,000 keep the conveyor beside it for ~40 s, as many sheets as a latency phase, so their p99s compare').argParser(parseWhole).default(4000))
   .option('--no-split-workers', 'skip phase 6: conveyor latency and the re-scan again with a realtime worker beside a bulk-only worker')
-  .option('--no-bulk-process', 'skip the last part of phase 6: conveyor latency again with one worker that runs its bulk work in a child process (--bulk-process)')
+  .option('--no-bulk-process', 'skip the last part of phase 6: conveyor latency and the re-scan again with one worker that runs its bulk work in a child process (--bulk-process)')
   .addOption(new Option('--bulk-niceness <n>', 'niceness of the bulk-only worker in phase 6 with --no-bulk-idle').argParser(parseWhole).default(10))
   .option('--no-bulk-idle', 'run the bulk-only worker of phase 6 at --bulk-niceness instead of under SCHED_IDLE (--idle-scheduling)')
   .option('--no-isolated-worker', 'skip phase 7: the limit and end to end again with the worker on half the cores and everything else on the other half (needs 2+ cores and taskset)')
@@ -428,6 +428,11 @@ async function main(options: BenchOptions): Promise<void> {
       const quietWithChild = await latencyPhase(false);
       const busyWithChild = await latencyPhase(true);
       result.latencyBulkProcess = { quiet: quietWithChild, withBulk: busyWithChild, p99Ratio: busyWithChild.p99Ms / quietWithChild.p99Ms };
+      if (options.rescanRows > 0) {
+        // Phase 5 again: the re-scan rows go to the child, the conveyor's images to the worker.
+        phase(`6/8 re-scan of ${options.rescanRows} rows again with the worker and its bulk process, conveyor stations beside it...`);
+        result.rescanBulkProcess = await rescanPhase(quietWithChild.p99Ms);
+      }
     }
     if (options.isolatedWorker) {
       // Separate hosts, approximated on this one: the worker gets half the cores to itself, and the
@@ -563,7 +568,7 @@ ${split ? `| split workers: conveyor, no bulk (n=${split.quiet.images}) | p50 ${
 ` : ''}${withChild ? `| worker with its bulk process: conveyor, no bulk (n=${withChild.quiet.images}) | p50 ${f(withChild.quiet.p50Ms, 0)} / p95 ${f(withChild.quiet.p95Ms, 0)} / p99 ${f(withChild.quiet.p99Ms, 0)} ms | one worker, bulk work in its child under SCHED_IDLE (--bulk-process) |
 | worker with its bulk process: conveyor, bulk beside (n=${withChild.withBulk.images}) | p50 ${f(withChild.withBulk.p50Ms, 0)} / p95 ${f(withChild.withBulk.p95Ms, 0)} / p99 ${f(withChild.withBulk.p99Ms, 0)} ms | p99 x${f(withChild.p99Ratio, 2)} (target <= 1.5); bulk ${f(withChild.withBulk.bulkImagesPerSecond)} img/s |
 | worker with its bulk process: stages p50/p99 ms, bulk beside | ${stages(withChild.withBulk as never)} | |
-` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
+` : ''}${rescanRows('', r.rescan as Rescan | undefined)}${rescanRows('split workers: ', r.rescanSplitWorkers as Rescan | undefined)}${rescanRows('worker with its bulk process: ', r.rescanBulkProcess as Rescan | undefined)}${iso?.limit ? `| limit on the worker's cores ${iso.workerCores.join(',')} only       | ${f(iso.limit.imagesPerSecond)} img/s (batch ${f(iso.limit.meanBatch)}, ${iso.limit.lane} lane), ${f(iso.limit.cpuMsPerImage)} CPU ms/img | separate hosts approximated |
 | end to end, worker alone on cores ${iso.workerCores.join(',')}     | ${f(iso.endToEnd.imagesPerSecond)} img/s (batch ${f(iso.endToEnd.meanBatch)}); worker ${f(iso.endToEnd.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.ratioToLimit, 2)} of that limit (target >= 0.90)${ofSameLane(iso.endToEnd)}; coordinator ${f(iso.endToEnd.cpuMsPerImage.coordinator!)} + stations ${f(iso.endToEnd.cpuMsPerImage.loadGenerator!)} ms on cores ${iso.otherCores.join(',')} |
 ${iso.endToEndByReference ? `| the same, images sent by reference           | ${f(iso.endToEndByReference.imagesPerSecond)} img/s (batch ${f(iso.endToEndByReference.meanBatch)}); worker ${f(iso.endToEndByReference.cpuMsPerImage.workers!)} CPU ms/img | ${f(iso.byReferenceRatioToLimit, 2)} of that limit (target >= 0.90)${ofSameLane(iso.endToEndByReference)}${Object.keys(iso.endToEndByReference.rejections ?? {}).length ? `; rejections ${JSON.stringify(iso.endToEndByReference.rejections)}` : ''} |
 ` : ''}` : ''}${fleet?.alone ? `| mixed fleet: fast worker alone (n=${fleet.alone.images}) | p50 ${f(fleet.alone.p50Ms, 0)} / p95 ${f(fleet.alone.p95Ms, 0)} / p99 ${f(fleet.alone.p99Ms, 0)} ms | worker on cores ${fleet.fastCores.join(',')} |
