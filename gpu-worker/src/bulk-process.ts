@@ -25,6 +25,8 @@ const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A child that ran this long before it exited is restarted after the shortest delay again. */
 const STABLE_RUN_MS = 60_000;
 const METRICS_TIMEOUT_MS = 2000;
+/** Pauses before restarts double from 1 s up to this. */
+const RESTART_MAX_DELAY_MS = 30_000;
 
 /**
  * With `bulkProcess`: this process's config (realtime only) and the child's (bulk only, SCHED_IDLE, its own
@@ -64,8 +66,6 @@ export class BulkProcess implements Component {
     config: WorkerConfig;
     logger: Logger;
     registry: Registry;
-    /** Longest pause before a restart (doubling from 1 s). */
-    restartMaxDelayMs?: number;
   }) {
     this.restarts = new Counter({
       name: 'quicksilver_worker_bulk_process_restarts_total', help: 'Times the bulk process (bulkProcess) exited and was started again',
@@ -138,7 +138,7 @@ export class BulkProcess implements Component {
   }
 
   private scheduleRestart(): void {
-    const delayMs = Math.min(1000 * 2 ** this.failuresInARow, this.options.restartMaxDelayMs ?? 30_000);
+    const delayMs = Math.min(1000 * 2 ** this.failuresInARow, RESTART_MAX_DELAY_MS);
     this.failuresInARow++;
     this.restartTimer = setTimeout(() => {
       if (!this.running) return;

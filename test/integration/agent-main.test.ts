@@ -114,7 +114,9 @@ describe('agent process (main)', { timeout: 60_000, skip: !existsSync('/proc/sel
     const [after40, after160] = peaks.map((kb) => (kb - baselineKb) / 1024);
     process.stderr.write(`agent peak RSS growth over ${(baselineKb / 1024).toFixed(1)} MiB: peak +${after40.toFixed(1)} MiB after the 40 MiB image, +${after160.toFixed(1)} MiB after the 160 MiB one\n`);
     assert.ok(after40 < 48, `peak RSS grew by ${after40.toFixed(1)} MiB for a 40 MiB image`);
-    assert.ok(after160 - after40 < 16, `a 160 MiB image raised the peak by ${(after160 - after40).toFixed(1)} MiB more`);
+    // Holding the image would raise the peak by 120 MiB or more; the GC's batches of chunk copies vary by a few
+    // tens of MiB (+3 to +20 MiB in clean-clone CI runs on 2-core hosts).
+    assert.ok(after160 - after40 < 40, `a 160 MiB image raised the peak by ${(after160 - after40).toFixed(1)} MiB more`);
   });
 
   it('exits 0 on SIGTERM after a graceful stop', async () => {
