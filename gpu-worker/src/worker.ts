@@ -91,7 +91,7 @@ export class Worker implements Component {
     if (this.bulkProcess) {
       // First, so its models warm up before this process's; a child that cannot start is tried again, and does not stop this worker.
       await this.bulkProcess.start();
-      this.logger.info({ pid: this.bulkProcess.pid }, 'bulk work runs in the bulk process (SCHED_IDLE); this process takes realtime work only');
+      if (this.bulkProcess.pid) this.logger.info({ pid: this.bulkProcess.pid }, 'bulk work runs in the bulk process (SCHED_IDLE); this process takes realtime work only');
     }
     await this.metricsServer.start();
     await this.health.start();
