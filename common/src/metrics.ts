@@ -41,7 +41,6 @@ export class MetricsServer implements Component {
   private async exposition(): Promise<string> {
     if (!this.options.childMetrics) return this.registry.metrics();
     const [own, children] = await Promise.all([this.registry.getMetricsAsJSON(), this.options.childMetrics()]);
-    if (children.length === 0) return this.registry.metrics();
     // Series of different processes differ by label and pass through a sum unchanged; the metrics' own
     // aggregators would drop or merge some (process_start_time_seconds: 'omit').
     return AggregatorRegistry.aggregate([own, ...children].map((metrics) => metrics.map((metric) => ({ ...metric, aggregator: 'sum' })))).metrics();

@@ -14,14 +14,13 @@ import type { Component } from '../../common/src/lifecycle.js';
 import type { Logger } from '../../common/src/logger.js';
 import type { MetricsJson } from '../../common/src/metrics.js';
 import { SERVICE_NODE_FLAGS } from '../../common/src/node-flags.js';
-import type { WorkerConfig } from './config.js';
+import { WorkerConfigSchema, type WorkerConfig } from './config.js';
 
 export type ToBulkProcess = { kind: 'start'; config: WorkerConfig } | { kind: 'metrics'; id: number } | { kind: 'stop'; graceMs: number };
 export type FromBulkProcess = { kind: 'started' } | { kind: 'failed'; message: string } | { kind: 'metrics'; id: number; metrics: MetricsJson };
 
 /** The `process` label of the child's metrics (this process's is `gpu-worker`). */
 export const BULK_PROCESS_METRICS_NAME = 'gpu-worker-bulk';
-const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A child that ran this long before it exited is restarted after the shortest delay again. */
 const STABLE_RUN_MS = 60_000;
 const METRICS_TIMEOUT_MS = 2000;
@@ -38,7 +37,7 @@ export function splitForBulkProcess(config: WorkerConfig): { realtime: WorkerCon
     throw new QuicksilverError('CONFIG_INVALID', `bulkProcess: the worker must take both classes (priorities realtime,bulk), not ${config.priorities.join(',')}: it keeps realtime and runs bulk in its child`);
   }
   const bulkId = `${config.workerId}${BULK_PROCESS_ID_SUFFIX}`;
-  if (!WORKER_ID.test(bulkId)) {
+  if (!WorkerConfigSchema.shape.workerId.safeParse(bulkId).success) {
     throw new QuicksilverError('CONFIG_INVALID', `bulkProcess: the bulk process's worker id ${bulkId} is over 128 characters; shorten workerId`);
   }
   return {
